@@ -1,0 +1,75 @@
+"""The environment interface: `await env.step(tool_call) -> StepResult`, the same for every kind.
+
+Every environment instance belongs to one conversation (fresh state); a catalog builds instances from
+reusable definitions. Concrete kinds: deterministic, synthetic (stateless / stateful), python.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from envsim.messages import Message, ToolCall, ToolSpec
+from envsim.models.base import Usage
+
+
+class StepResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    environment: str
+    tool: str
+    call_id: str
+    arguments: Any = None  # parsed arguments when they parsed, else the raw string
+    output: Any = None
+    error: str | None = None
+    patch: list[dict[str, Any]] = Field(default_factory=list)  # RFC 6902; empty if no change
+    state_hash: str | None = None  # sha256 of canonical state after the step (None: stateless env)
+    cached: bool = False
+    usage: Usage | None = None
+    attempts: int = 1  # model attempts used (synthetic kinds)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class StepContext(BaseModel):
+    """What the caller knows about the conversation; synthetic tools may use it to stay consistent."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    episode_id: str | None = None
+    turn: int | None = None
+    # The conversation so far (system/user/assistant/tool messages), for synthetic stateless tools
+    # configured to see it.
+    history: list[Message] = Field(default_factory=list)
+
+
+class Environment(abc.ABC):
+    """One conversation's instance of an environment definition."""
+
+    id: str
+    kind: str
+
+    def __init__(self, id: str, tools: list[ToolSpec], state: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.tools: dict[str, ToolSpec] = {t.name: t for t in tools}
+        self._state = copy.deepcopy(state) if state is not None else None
+
+    @property
+    def stateful(self) -> bool:
+        return self._state is not None
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """A deep copy: callers can never change state except through `step`."""
+        return copy.deepcopy(self._state)
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return list(self.tools.values())
+
+    @abc.abstractmethod
+    async def step(self, call: ToolCall, context: StepContext | None = None) -> StepResult: ...

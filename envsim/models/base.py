@@ -1,0 +1,123 @@
+"""The one interface to every LLM: `ChatModel.generate(ModelRequest) -> ModelResponse`.
+
+Planner, user, assistant, synthetic tools and generated attributes all call models through this.
+Providers convert to and from their wire formats inside their own modules.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from envsim.canonical import canonical_json, stable_hash
+from envsim.messages import Message, ToolSpec
+
+
+class GenerationParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+
+
+class RequestContext(BaseModel):
+    """Who is calling, for usage accounting and the response cache. Never sent to a provider."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episode_id: str | None = None
+    role: str | None = None  # planner | user | assistant | environment | attribute | ...
+
+
+class ModelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    # "auto" | "none" | "required" | a tool name (forces that tool)
+    tool_choice: str | None = None
+    parallel_tool_calls: bool | None = None
+    # JSON schema the reply's text must satisfy (provider JSON-schema mode where supported).
+    response_schema: dict[str, Any] | None = None
+    response_schema_name: str = "response"
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    context: RequestContext = Field(default_factory=RequestContext)
+
+    def canonical_key(self, model_name: str) -> str:
+        """Hash of everything that determines the reply (context excluded)."""
+        payload = self.model_dump(mode="json", exclude={"context"})
+        payload["model"] = model_name
+        return stable_hash(payload)
+
+    def canonical_text(self) -> str:
+        return canonical_json(self.model_dump(mode="json", exclude={"context"}))
+
+
+class Usage(BaseModel):
+    """Normalized token usage. `input_tokens` excludes cached reads on every provider."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_hits: int = 0  # responses served from envsim's response cache (no request made)
+    cost_usd: float | None = None  # None = unknown model price; never a made-up figure
+
+    def __add__(self, other: Usage) -> Usage:
+        cost: float | None
+        if self.cost_usd is None and other.cost_usd is None:
+            cost = None
+        else:
+            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(
+            requests=self.requests + other.requests,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_hits=self.cache_hits + other.cache_hits,
+            cost_usd=cost,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"] | str
+
+
+class ModelResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: Message
+    finish_reason: FinishReason | None = None
+    usage: Usage = Field(default_factory=Usage)
+    model: str = ""
+    cached: bool = False
+    raw: dict[str, Any] | None = None  # provider payload, for the recorder
+
+    @property
+    def text(self) -> str:
+        return self.message.content or ""
+
+
+class ChatModel(abc.ABC):
+    """Every model, real or scripted. Implementations must be safe to call concurrently."""
+
+    #: "provider:model[@base_url]", e.g. "openai:gpt-4o-mini"; used in cache keys and usage.
+    name: str = "model"
+
+    @abc.abstractmethod
+    async def generate(self, request: ModelRequest) -> ModelResponse: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Default: nothing to release."""
