@@ -1,0 +1,109 @@
+"""The recorded episode: one JSON line in `traces.jsonl`, loading back into these same typed objects.
+
+Invariant the recorder guarantees: for every environment, applying the recorded patches of its steps,
+in order, to `initial_state` gives `final_state`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from envsim.messages import Message, ToolSpec
+from envsim.models.base import Usage
+
+
+class PlanTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int  # 1-based
+    instruction: str  # what the user should do or say in this turn
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_turns: int
+    turns: list[PlanTurn]
+    notes: str | None = None
+
+
+class TerminationReason(StrEnum):
+    PLANNED_TURNS = "planned_turns"  # the plan's number of turns was reached
+    USER_STOP = "user_stop"  # the user simulator emitted the stop marker
+    MAX_TURNS = "max_turns"  # max_turns reached without a plan
+    TOOL_ROUND_LIMIT = "tool_round_limit"  # the assistant kept calling tools; final answer forced, then stopped
+    MODEL_ERROR = "model_error"  # a model call failed after retries
+    ENVIRONMENT_ERROR = "environment_error"  # an environment failed in a way the assistant cannot see
+    SCRIPT_END = "script_end"  # a scripted scenario was replayed to its end
+    CANCELLED = "cancelled"
+
+
+class EpisodeStatus(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class StepRecord(BaseModel):
+    """One environment step, as the assistant's tool call ran through `Environment.step`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int
+    round: int = 1  # tool-call round within the assistant turn
+    environment: str
+    tool: str
+    call_id: str
+    arguments: Any = None
+    output: Any = None
+    error: str | None = None
+    patch: list[dict[str, Any]] = Field(default_factory=list)
+    state_hash: str | None = None
+    cached: bool = False
+    latency_s: float = 0.0
+    usage: Usage | None = None
+
+
+class CheckResult(BaseModel):
+    """One expectation of a scenario, evaluated on a finished episode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str  # state_equals | state_contains | state_absent | state_hash | tool_called | ...
+    passed: bool
+    reason: str
+
+
+class Trace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    episode_id: str
+    scenario_id: str | None = None
+    sample_index: int = 0
+    trial: int = 0
+    seed: int
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    conversation_id: str | None = None  # the multiturn attribute id
+    plan: Plan | None = None
+    plan_error: str | None = None  # why there is no plan, when planning failed
+    messages: list[Message] = Field(default_factory=list)  # starts with the output system prompt
+    tools: list[ToolSpec] = Field(default_factory=list)
+    steps: list[StepRecord] = Field(default_factory=list)
+    initial_state: dict[str, Any] = Field(default_factory=dict)  # environment id -> state
+    final_state: dict[str, Any] = Field(default_factory=dict)
+    status: EpisodeStatus = EpisodeStatus.SUCCESS
+    termination: TerminationReason
+    error: str | None = None
+    turns: int = 0
+    usage: dict[str, Usage] = Field(default_factory=dict)  # role -> usage
+    wall_time_s: float = 0.0
+    checks: list[CheckResult] | None = None  # scenario expectations, when evaluated
+
+    @property
+    def total_usage(self) -> Usage:
+        total = Usage()
+        for usage in self.usage.values():
+            total = total + usage
+        return total
