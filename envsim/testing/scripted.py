@@ -104,11 +104,14 @@ def _step_from_dict(item: Any, where: str) -> ScriptStep:
     if unknown:
         raise DataError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: text, tool_calls, role")
     calls = []
+    step_no = where.rsplit("[", 1)[-1].rstrip("]")
     for j, call in enumerate(item.get("tool_calls") or []):
         if not isinstance(call, dict) or "name" not in call:
             raise DataError(f"{where}.tool_calls[{j}]: each tool call needs a `name` (and `arguments`)")
         args = call.get("arguments", {})
-        calls.append(ToolCall.make(call["name"], args if isinstance(args, str) else json.dumps(args)))
+        # Deterministic ids: same script, same bytes out.
+        call_id = call.get("id") or f"call_{step_no}_{j}"
+        calls.append(ToolCall.make(call["name"], args if isinstance(args, str) else json.dumps(args), id=call_id))
     message = Message.assistant(item.get("text"), calls or None)
     return ScriptStep(reply=message, expect_role=item.get("role"))
 
