@@ -1,0 +1,114 @@
+"""JSON Schema helpers shared by environments and the config loader.
+
+`fill_defaults` applies schema `default`s (JSON Schema itself only annotates them); `schema_errors`
+validates with the schema's own dialect (Draft 2020-12 when it names none) and returns readable lines
+such as "at /items/0/qty: -1 is less than the minimum of 1".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+from jsonschema.validators import validator_for
+
+from envsim.canonical import canonical_json
+
+_DEFAULT_DIALECT = jsonschema.Draft202012Validator
+# Deep recursion guard for pathological self-referencing schemas.
+_MAX_DEPTH = 64
+
+
+def fill_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Return a copy of `value` with every missing object property that has a `default` filled in.
+
+    Walks `properties`, `items`, `prefixItems`, `allOf` and local `$ref`s (`#/$defs/...`), so nested
+    objects and objects inside arrays get their defaults too. The input is never mutated.
+    """
+    return _fill(schema, copy.deepcopy(value), schema, 0)
+
+
+def _fill(schema: Any, value: Any, root: dict[str, Any], depth: int) -> Any:
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return value
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        target = _resolve_local_ref(root, ref)
+        if target is not None:
+            value = _fill(target, value, root, depth + 1)
+    for sub in schema.get("allOf", []) or []:
+        value = _fill(sub, value, root, depth + 1)
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            for name, prop in properties.items():
+                if name not in value and isinstance(prop, dict) and "default" in prop:
+                    value[name] = copy.deepcopy(prop["default"])
+                if name in value:
+                    value[name] = _fill(prop, value[name], root, depth + 1)
+    elif isinstance(value, list):
+        prefix = schema.get("prefixItems")
+        items = schema.get("items")
+        n_prefix = len(prefix) if isinstance(prefix, list) else 0
+        for i, element in enumerate(value):
+            if i < n_prefix:
+                value[i] = _fill(prefix[i], element, root, depth + 1)  # type: ignore[index]
+            elif isinstance(items, dict):
+                value[i] = _fill(items, element, root, depth + 1)
+            elif isinstance(items, list) and i < len(items):  # draft-07 tuple form
+                value[i] = _fill(items[i], element, root, depth + 1)
+    return value
+
+
+def _resolve_local_ref(root: dict[str, Any], ref: str) -> dict[str, Any] | None:
+    if not ref.startswith("#"):
+        return None  # remote refs are not followed: defaults are a local convenience
+    node: Any = root
+    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node if isinstance(node, dict) else None
+
+
+def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
+    """Every violation of `schema` by `value`, one readable line each, sorted by location.
+
+    An empty list means the value is valid.
+    """
+    validator = _validator(canonical_json(schema))
+    lines = []
+    for error in validator.iter_errors(value):
+        lines.append((list(map(str, error.absolute_path)), f"at {pointer(error.absolute_path)}: {error.message}"))
+    lines.sort(key=lambda item: item[0])
+    return [line for _, line in lines]
+
+
+def check_schema(schema: Any) -> list[str]:
+    """Problems with a schema itself (against its dialect's metaschema); empty when it is usable."""
+    if not isinstance(schema, dict):
+        return [f"a JSON Schema must be an object, got {type(schema).__name__}"]
+    cls = validator_for(schema, default=_DEFAULT_DIALECT)
+    meta = cls(cls.META_SCHEMA)
+    return [f"at {pointer(e.absolute_path)}: {e.message}" for e in meta.iter_errors(schema)]
+
+
+def pointer(path: Any) -> str:
+    """A JSON Pointer for a jsonschema error path ("/" for the top level)."""
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    return "/" + "/".join(parts) if parts else "/"
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Any:
+    # Keyed by canonical JSON: schemas are dicts (unhashable) and reused on every step.
+    schema = json.loads(schema_json)
+    cls = validator_for(schema, default=_DEFAULT_DIALECT)
+    return cls(schema)
