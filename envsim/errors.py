@@ -68,6 +68,7 @@ class ModelError(EnvsimError):
         self.status = status
         self.retry_after = retry_after
         self.endpoint = endpoint
+        self.attempts: int | None = None  # set by the retry policy when it gives up
         super().__init__(message, hint=hint)
 
 

@@ -95,6 +95,16 @@ class Usage(BaseModel):
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"] | str
 
 
+class ModelCallRecord(BaseModel):
+    """How one `generate` call went through the retry policy; stored with the response for the recorder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = 1
+    errors: list[str] = Field(default_factory=list)  # one line per failed attempt, in order
+    waited_s: float = 0.0  # seconds spent in backoff / Retry-After waits (not in requests)
+
+
 class ModelResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -104,6 +114,9 @@ class ModelResponse(BaseModel):
     model: str = ""
     cached: bool = False
     raw: dict[str, Any] | None = None  # provider payload, for the recorder
+    call: ModelCallRecord | None = None  # retries behind this response (set by the retry policy)
+    # On response-cache hits: the usage of the original call, i.e. what the hit saved (`usage` is then zero).
+    saved_usage: Usage | None = None
 
     @property
     def text(self) -> str:
