@@ -134,3 +134,14 @@ class ChatModel(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Default: nothing to release."""
+
+
+class ModelWrapper(ChatModel):
+    """A ChatModel that adds one policy (retry, limits, cache, usage, ...) around another; they compose."""
+
+    def __init__(self, inner: ChatModel) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
