@@ -1,0 +1,65 @@
+"""The seed's dataset file (`output_path`): one JSON line per successful sample, attribute ids as keys.
+
+A line holds every attribute of the sample plus, for the multi-turn attribute `{id}`:
+    "{id}":      {"messages": [OpenAI chat messages], "tools": [OpenAI function tools]}
+    "{id}_plan": the plan as structured JSON (null when planning failed)
+`passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order;
+None keeps everything. Name the conversation id (and `{id}_plan`) to keep them when filtering.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envsim.recording import jsonl
+from envsim.recording.trace import EpisodeStatus, Trace
+
+
+@dataclass
+class DatasetReport:
+    path: Path
+    written: int = 0
+    skipped_failed: int = 0
+    # passthrough keys that no written sample had: almost always a typo in passthrough_attributes
+    unknown_passthrough: list[str] = field(default_factory=list)
+
+
+def sample_record(trace: Trace) -> dict[str, Any]:
+    """All keys of one sample: its attributes, then the conversation and its plan."""
+    record: dict[str, Any] = dict(trace.attributes)
+    if trace.conversation_id:
+        record[trace.conversation_id] = {
+            "messages": [m.to_openai() for m in trace.messages],
+            "tools": [t.to_openai() for t in trace.tools],
+        }
+        record[f"{trace.conversation_id}_plan"] = trace.plan.model_dump(mode="json") if trace.plan else None
+    return record
+
+
+def write_dataset(
+    traces: Iterable[Trace], output_path: str | os.PathLike[str], *, passthrough: list[str] | None = None
+) -> DatasetReport:
+    """Write successful samples (failed ones are counted, not written) atomically to `output_path`."""
+    report = DatasetReport(path=Path(output_path))
+    seen_keys: set[str] = set()
+
+    def lines() -> Iterator[bytes]:
+        for trace in traces:
+            if trace.status is EpisodeStatus.FAILED:
+                report.skipped_failed += 1
+                continue
+            record = sample_record(trace)
+            seen_keys.update(record)
+            if passthrough is not None:
+                record = {key: record[key] for key in passthrough if key in record}
+            report.written += 1
+            yield jsonl.dumps_line(record)
+
+    jsonl.atomic_write_bytes(report.path, lines())
+    if passthrough is not None:
+        report.unknown_passthrough = [key for key in passthrough if key not in seen_keys]
+    return report

@@ -1,0 +1,405 @@
+"""The run directory: the one place a run's results live, append-only and resumable.
+
+Layout:
+    manifest.json    what the run was started with (RunManifest)
+    status.json      where it stands (RunStatus), rewritten atomically
+    traces.jsonl     one line per successful episode
+    failures.jsonl   one line per failed episode
+    timings.jsonl    wall time and step latencies per episode (kept apart so traces.jsonl is deterministic)
+
+A killed writer loses at most the episodes in flight: each finished episode is one flushed line, a torn
+last line is ignored by readers and truncated away on resume, and an episode id is never written twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from envsim.errors import DataError, RunError
+from envsim.recording import jsonl
+from envsim.recording.manifest import RunManifest
+from envsim.recording.status import RunState, RunStatus
+from envsim.recording.trace import EpisodeStatus, Trace
+
+try:  # POSIX advisory lock: two processes must never append to the same run
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+MANIFEST_FILE = "manifest.json"
+STATUS_FILE = "status.json"
+TRACES_FILE = "traces.jsonl"
+FAILURES_FILE = "failures.jsonl"
+TIMINGS_FILE = "timings.jsonl"
+LOCK_FILE = ".lock"
+_MAX_DETAIL_LINES = 20
+
+SortKey = tuple[int, int, str]
+
+
+def trace_sort_key(record: dict[str, Any]) -> SortKey:
+    return (int(record.get("sample_index", 0)), int(record.get("trial", 0)), str(record["episode_id"]))
+
+
+def deterministic_record(trace: Trace) -> dict[str, Any]:
+    """The trace as written to traces.jsonl: everything except wall-clock timings."""
+    return trace.model_dump(mode="json", exclude={"wall_time_s": True, "steps": {"__all__": {"latency_s"}}})
+
+
+def timing_record(trace: Trace) -> dict[str, Any]:
+    return {
+        "episode_id": trace.episode_id,
+        "wall_time_s": trace.wall_time_s,
+        "step_latency_s": [step.latency_s for step in trace.steps],
+    }
+
+
+class RunDirectory:
+    """A run directory opened for writing (with a manifest) or read-only (without)."""
+
+    def __init__(self, path: Path, manifest: RunManifest, *, writable: bool, fsync: bool = False) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.writable = writable
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._handles: dict[str, IO[bytes]] = {}
+        self._lock_handle: IO[str] | None = None
+        self._finished: set[str] = set()
+        self._done = 0
+        self._failed = 0
+        self._total: int | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        manifest: RunManifest | None,
+        force: bool = False,
+        fsync: bool = False,
+    ) -> RunDirectory:
+        """Create or resume a run directory (with `manifest`), or open an existing one read-only (None).
+
+        Resuming with a manifest whose config hash, seed or models differ raises RunError unless `force`;
+        a forced resume keeps the old manifest as `manifest.superseded-N.json`.
+        """
+        root = Path(path)
+        if manifest is None:
+            return cls(root, read_manifest(root), writable=False, fsync=fsync)
+        if root.exists() and not root.is_dir():
+            raise RunError(f"{root} exists and is a file, not a run directory", hint="choose another --out")
+        existing = root / MANIFEST_FILE
+        if existing.exists():
+            run = cls._resume(root, manifest, force=force, fsync=fsync)
+        elif root.exists() and any(p.name != LOCK_FILE for p in root.iterdir()):
+            raise RunError(
+                f"{root} exists, is not empty and is not an envsim run directory (no {MANIFEST_FILE})",
+                hint="choose a new or empty --out directory",
+            )
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            run = cls(root, manifest, writable=True, fsync=fsync)
+            run._acquire_lock()
+            jsonl.atomic_write_json(root / MANIFEST_FILE, manifest.model_dump(mode="json"), fsync=fsync)
+            run.set_status(RunState.QUEUED, detail=["created"])
+        return run
+
+    @classmethod
+    def _resume(cls, root: Path, manifest: RunManifest, *, force: bool, fsync: bool) -> RunDirectory:
+        previous = read_manifest(root)
+        changed = previous.differences(manifest)
+        if changed and not force:
+            raise RunError(
+                f"{root} was started with a different config; changed: {', '.join(changed)}",
+                hint="use --force to continue anyway or a new --out",
+            )
+        run = cls(root, manifest if changed else previous, writable=True, fsync=fsync)
+        run._acquire_lock()
+        if changed:
+            number = 1
+            while (root / f"manifest.superseded-{number}.json").exists():
+                number += 1
+            os.replace(root / MANIFEST_FILE, root / f"manifest.superseded-{number}.json")
+            jsonl.atomic_write_json(root / MANIFEST_FILE, manifest.model_dump(mode="json"), fsync=fsync)
+        for name in (TRACES_FILE, FAILURES_FILE, TIMINGS_FILE):
+            jsonl.truncate_torn_tail(root / name)
+        run._scan_finished()
+        try:
+            run._total = run.status().total
+        except RunError:
+            run._total = None
+        return run
+
+    def _acquire_lock(self) -> None:
+        handle = (self.path / LOCK_FILE).open("a+", encoding="utf-8")
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                handle.close()
+                raise RunError(
+                    f"{self.path} is in use by another envsim process (pid {owner})",
+                    hint="wait for it to finish or stop it, or choose another --out",
+                ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle = handle
+
+    def _scan_finished(self) -> None:
+        for name in (TRACES_FILE, FAILURES_FILE):
+            for record in jsonl.iter_records(self.path / name):
+                self._finished.add(record["episode_id"])
+                if name == TRACES_FILE:
+                    self._done += 1
+                else:
+                    self._failed += 1
+
+    # ------------------------------------------------------------------ writing
+
+    def finished_episode_ids(self) -> set[str]:
+        """Ids of every episode with a complete line in traces.jsonl or failures.jsonl."""
+        if self.writable:
+            with self._lock:
+                return set(self._finished)
+        ids: set[str] = set()
+        for name in (TRACES_FILE, FAILURES_FILE):
+            ids.update(record["episode_id"] for record in jsonl.iter_records(self.path / name))
+        return ids
+
+    def append_trace(self, trace: Trace) -> None:
+        """Append one finished episode (success -> traces.jsonl, failed -> failures.jsonl), flushed. Thread-safe."""
+        self._require_writable("append a trace")
+        failed = trace.status is EpisodeStatus.FAILED
+        line = jsonl.dumps_line(deterministic_record(trace))
+        timing = jsonl.dumps_line(timing_record(trace))
+        with self._lock:
+            if trace.episode_id in self._finished:
+                raise RunError(
+                    f"episode {trace.episode_id!r} is already recorded in {self.path}",
+                    hint="skip the ids in finished_episode_ids() when resuming",
+                )
+            # The trace line goes first: a kill between the two writes only loses the timing.
+            self._write(FAILURES_FILE if failed else TRACES_FILE, line)
+            self._write(TIMINGS_FILE, timing)
+            self._finished.add(trace.episode_id)
+            if failed:
+                self._failed += 1
+            else:
+                self._done += 1
+
+    def _write(self, name: str, line: bytes) -> None:
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = (self.path / name).open("ab")
+        handle.write(line)
+        handle.flush()
+        if self.fsync:
+            os.fsync(handle.fileno())
+
+    def set_status(
+        self,
+        state: RunState | str,
+        *,
+        done: int | None = None,
+        failed: int | None = None,
+        in_flight: int = 0,
+        total: int | None = None,
+        detail: list[str] | None = None,
+    ) -> RunStatus:
+        """Rewrite status.json atomically. Counts default to what this directory has recorded."""
+        self._require_writable("set the status")
+        if total is not None:
+            self._total = total
+        status = RunStatus.current(
+            RunState(state),
+            done=self._done if done is None else done,
+            failed=self._failed if failed is None else failed,
+            in_flight=in_flight,
+            total=self._total,
+            detailed_status=list(detail or [])[-_MAX_DETAIL_LINES:],
+        )
+        jsonl.atomic_write_json(self.path / STATUS_FILE, status.model_dump(mode="json"), fsync=self.fsync)
+        return status
+
+    def finalize(self, state: RunState | str, *, detail: list[str] | None = None) -> RunStatus:
+        """Rewrite traces.jsonl and failures.jsonl in (sample_index, trial, episode_id) order, then set status.
+
+        Completion order depends on concurrency; this order does not, so equal runs give equal bytes.
+        """
+        self._require_writable("finalize")
+        with self._lock:
+            self._close_handles()
+            order: list[str] = []
+            for name in (TRACES_FILE, FAILURES_FILE):
+                order += _rewrite_sorted(self.path / name, fsync=self.fsync)
+            _rewrite_timings(self.path / TIMINGS_FILE, order, fsync=self.fsync)
+        return self.set_status(state, in_flight=0, detail=detail)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_handles()
+            if self._lock_handle is not None:
+                if fcntl is not None:
+                    fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
+                self._lock_handle.close()
+                self._lock_handle = None
+
+    def _close_handles(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+    def __enter__(self) -> RunDirectory:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _require_writable(self, action: str) -> None:
+        if not self.writable:
+            raise RunError(f"cannot {action}: {self.path} was opened read-only (no manifest given)")
+
+    # ------------------------------------------------------------------ reading
+
+    def status(self) -> RunStatus:
+        path = self.path / STATUS_FILE
+        if not path.exists():
+            raise RunError(f"{path} is missing", hint="the run directory is incomplete; resume the run to recreate it")
+        try:
+            return RunStatus.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            raise RunError(f"{path} is corrupt: {_first_error(exc)}", hint="resume the run to rewrite it") from exc
+
+    def traces(self, include_failed: bool = False) -> Iterator[Trace]:
+        """Stream the recorded episodes (timings merged back), ordered when the files are finalized."""
+        timings = self._timings()
+        streams = [self._iter_file(TRACES_FILE, timings)]
+        if include_failed:
+            streams.append(self._iter_file(FAILURES_FILE, timings))
+        yield from heapq.merge(*streams, key=lambda t: (t.sample_index, t.trial, t.episode_id))
+
+    def _iter_file(self, name: str, timings: dict[str, dict[str, Any]]) -> Iterator[Trace]:
+        path = self.path / name
+        for number, _offset, line in jsonl.iter_lines(path):
+            record = jsonl.parse_line(path, number, line)
+            try:
+                trace = Trace.model_validate(record)
+            except ValidationError as exc:
+                raise DataError(
+                    f"{path}:{number}: not a valid trace: {_first_error(exc)}",
+                    hint="was it written by a different envsim version? delete the line to have the episode redone",
+                ) from exc
+            _merge_timing(trace, timings.get(trace.episode_id))
+            yield trace
+
+    def _timings(self) -> dict[str, dict[str, Any]]:
+        # Small (a few numbers per episode), so it is held in memory while traces stream.
+        return {r["episode_id"]: r for r in jsonl.iter_records(self.path / TIMINGS_FILE)}
+
+    def episode_ids(self) -> list[str]:
+        return [t.episode_id for t in self.traces(include_failed=True)]
+
+
+def read_manifest(root: Path) -> RunManifest:
+    path = root / MANIFEST_FILE
+    if not root.exists():
+        raise RunError(f"no run directory at {root}", hint="pass the --out directory of an `envsim run`")
+    if not root.is_dir():
+        raise RunError(f"{root} is a file, not a run directory", hint="pass the --out directory of an `envsim run`")
+    if not path.exists():
+        raise RunError(
+            f"{root} is not an envsim run directory (no {MANIFEST_FILE})",
+            hint="pass the --out directory of an `envsim run`",
+        )
+    try:
+        return RunManifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise RunError(f"{path} is corrupt: {_first_error(exc)}", hint="restore it or start a new run") from exc
+
+
+def load_trace(run_dir: str | os.PathLike[str] | RunDirectory, episode_id: str) -> Trace:
+    """One episode by id (or a unique id prefix); the error lists what exists when there is no match."""
+    run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory.open(run_dir, manifest=None)
+    matches: list[Trace] = []
+    known: list[str] = []
+    for trace in run.traces(include_failed=True):
+        if trace.episode_id == episode_id:
+            return trace
+        known.append(trace.episode_id)
+        if trace.episode_id.startswith(episode_id):
+            matches.append(trace)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(t.episode_id for t in matches[:10])
+        raise RunError(
+            f"episode {episode_id!r} is ambiguous in {run.path}: matches {names}", hint="give more of the id"
+        )
+    listing = ", ".join(known[:10]) + (f", … ({len(known)} in all)" if len(known) > 10 else "")
+    raise RunError(
+        f"no episode {episode_id!r} in {run.path}"
+        + (f"; episodes: {listing}" if known else "; it has no episodes yet"),
+        hint="run `envsim show RUN_DIR` to list the episodes",
+    )
+
+
+def _merge_timing(trace: Trace, timing: dict[str, Any] | None) -> None:
+    if not timing:
+        return
+    trace.wall_time_s = float(timing.get("wall_time_s", 0.0))
+    for step, latency in zip(trace.steps, timing.get("step_latency_s", []), strict=False):
+        step.latency_s = float(latency)
+
+
+def _rewrite_sorted(path: Path, *, fsync: bool) -> list[str]:
+    """Sort a JSONL file's lines by trace order without loading it: index offsets, then copy in order."""
+    if not path.exists():
+        return []
+    index: list[tuple[SortKey, int, int]] = []
+    seen: set[str] = set()
+    for number, offset, line in jsonl.iter_lines(path):
+        key = trace_sort_key(jsonl.parse_line(path, number, line))
+        if key[2] in seen:
+            continue  # defensive: an id is recorded once
+        seen.add(key[2])
+        index.append((key, offset, len(line) + 1))
+    index.sort()
+
+    def chunks() -> Iterable[bytes]:
+        with path.open("rb") as fh:
+            for _key, offset, length in index:
+                fh.seek(offset)
+                yield fh.read(length)
+
+    jsonl.atomic_write_bytes(path, chunks(), fsync=fsync)
+    return [key[2] for key, _o, _n in index]
+
+
+def _rewrite_timings(path: Path, order: list[str], *, fsync: bool) -> None:
+    if not path.exists():
+        return
+    latest = {r["episode_id"]: r for r in jsonl.iter_records(path)}  # a redone episode's last timing wins
+    jsonl.atomic_write_bytes(path, (jsonl.dumps_line(latest[i]) for i in order if i in latest), fsync=fsync)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "<root>"
+    return f"{where}: {err.get('msg', 'invalid')}" + (f" ({len(exc.errors())} errors)" if len(exc.errors()) > 1 else "")
