@@ -1,0 +1,189 @@
+"""Normalized token usage, aggregated per role, per episode, per model and per run, with cost.
+
+Normalization: envsim's `Usage.input_tokens` never includes cache reads. OpenAI's `prompt_tokens`
+includes its cached tokens (subtract them); Anthropic's `input_tokens` already excludes cache reads and
+writes (keep it). Response-cache hits count in `cache_hits` with zero tokens; what they saved is tracked
+separately (`saved`), from the hit's `ModelResponse.saved_usage`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envsim.models.base import ChatModel, ModelRequest, ModelResponse, ModelWrapper, Usage
+from envsim.models.pricing import PriceTable
+
+UNKNOWN_ROLE = "other"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def usage_from_openai(payload: Mapping[str, Any] | None) -> Usage:
+    """From an OpenAI Chat Completions `usage` object (dict form)."""
+    if not payload:
+        return Usage(requests=1)
+    details = payload.get("prompt_tokens_details") or {}
+    cached = _int(details.get("cached_tokens"))
+    return Usage(
+        requests=1,
+        input_tokens=max(0, _int(payload.get("prompt_tokens")) - cached),
+        output_tokens=_int(payload.get("completion_tokens")),
+        cache_read_tokens=cached,
+    )
+
+
+def usage_from_anthropic(payload: Mapping[str, Any] | None) -> Usage:
+    """From an Anthropic Messages `usage` object (dict form)."""
+    if not payload:
+        return Usage(requests=1)
+    return Usage(
+        requests=1,
+        input_tokens=_int(payload.get("input_tokens")),
+        output_tokens=_int(payload.get("output_tokens")),
+        cache_read_tokens=_int(payload.get("cache_read_input_tokens")),
+        cache_write_tokens=_int(payload.get("cache_creation_input_tokens")),
+    )
+
+
+@dataclass(slots=True)
+class _Sum:
+    """Mutable running total (cheaper than re-building pydantic `Usage`s on every call)."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_hits: int = 0
+    cost_usd: float | None = None
+
+    def add(self, u: Usage) -> None:
+        self.requests += u.requests
+        self.input_tokens += u.input_tokens
+        self.output_tokens += u.output_tokens
+        self.cache_read_tokens += u.cache_read_tokens
+        self.cache_write_tokens += u.cache_write_tokens
+        self.cache_hits += u.cache_hits
+        if u.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
+
+    def usage(self) -> Usage:
+        return Usage(
+            requests=self.requests,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_hits=self.cache_hits,
+            cost_usd=self.cost_usd,
+        )
+
+
+@dataclass(frozen=True)
+class UsageSnapshot:
+    """A consistent copy for progress displays and run summaries.
+
+    `unpriced_models`: models whose calls have no price, so `total.cost_usd` leaves them out."""
+
+    total: Usage
+    by_role: dict[str, Usage]
+    by_model: dict[str, Usage]
+    saved: Usage
+    unpriced_models: list[str] = field(default_factory=list)
+
+
+class UsageTracker:
+    """Thread- and task-safe usage accounting for one run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total = _Sum()
+        self._saved = _Sum()
+        self._by_role: dict[str, _Sum] = {}
+        self._by_model: dict[str, _Sum] = {}
+        self._by_episode: dict[str, dict[str, _Sum]] = {}
+        self._unpriced: set[str] = set()
+
+    def record(
+        self,
+        usage: Usage,
+        *,
+        role: str | None = None,
+        episode_id: str | None = None,
+        model: str | None = None,
+        saved: Usage | None = None,
+    ) -> None:
+        role = role or UNKNOWN_ROLE
+        with self._lock:
+            self._total.add(usage)
+            _get(self._by_role, role).add(usage)
+            if model is not None:
+                _get(self._by_model, model).add(usage)
+                if usage.cost_usd is None and usage.requests:
+                    self._unpriced.add(model)
+            if episode_id is not None:
+                _get(self._by_episode.setdefault(episode_id, {}), role).add(usage)
+            if saved is not None:
+                self._saved.add(saved)
+
+    def total(self) -> Usage:
+        with self._lock:
+            return self._total.usage()
+
+    def by_role(self) -> dict[str, Usage]:
+        with self._lock:
+            return {role: s.usage() for role, s in self._by_role.items()}
+
+    def episode(self, episode_id: str) -> dict[str, Usage]:
+        """Role -> usage of one episode (the shape of `Trace.usage`)."""
+        with self._lock:
+            return {role: s.usage() for role, s in self._by_episode.get(episode_id, {}).items()}
+
+    def pop_episode(self, episode_id: str) -> dict[str, Usage]:
+        """Like `episode`, and forgets it (call once its trace is written; run totals are kept)."""
+        with self._lock:
+            return {role: s.usage() for role, s in self._by_episode.pop(episode_id, {}).items()}
+
+    def snapshot(self) -> UsageSnapshot:
+        with self._lock:
+            return UsageSnapshot(
+                total=self._total.usage(),
+                by_role={role: s.usage() for role, s in self._by_role.items()},
+                by_model={model: s.usage() for model, s in self._by_model.items()},
+                saved=self._saved.usage(),
+                unpriced_models=sorted(self._unpriced),
+            )
+
+
+def _get(table: dict[str, _Sum], key: str) -> _Sum:
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = _Sum()
+    return entry
+
+
+class UsageTrackingModel(ModelWrapper):
+    """Prices each response (when the provider did not) and records it under the request's role and
+    episode. Sits outermost in the stack so it sees cache hits as well as real calls."""
+
+    def __init__(self, inner: ChatModel, tracker: UsageTracker, prices: PriceTable | None = None) -> None:
+        super().__init__(inner)
+        self.tracker = tracker
+        self.prices = prices or PriceTable()
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        response = await self.inner.generate(request)
+        usage = response.usage
+        if usage.cost_usd is None and not response.cached:
+            usage.cost_usd = self.prices.cost(self.name, usage)
+        saved = response.saved_usage
+        if saved is not None and saved.cost_usd is None:
+            saved.cost_usd = self.prices.cost(self.name, saved)
+        context = request.context
+        self.tracker.record(usage, role=context.role, episode_id=context.episode_id, model=self.name, saved=saved)
+        return response
