@@ -109,3 +109,21 @@ class FakeEnvironmentSet:
 
     def states(self) -> dict[str, Any]:
         return {env_id: env.state for env_id, env in self.envs.items() if env.stateful}
+
+
+class StaticAttributes:
+    """Attributes given as plain values; `{name}` placeholders render from them."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = dict(values)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def render(self, template: str) -> str:
+        return template.format_map(self._values)
+
+
+async def attributes_from_spec(spec: Any) -> StaticAttributes:
+    return StaticAttributes(dict(spec.attributes or {"customer": f"customer {spec.sample_index}"}))

@@ -1,0 +1,238 @@
+"""One conversation from start to recorded Trace: attributes -> environments -> plan -> turns.
+
+`simulate_episode(spec, deps)` never raises for a problem confined to this conversation: a model that
+fails after retries, an environment that breaks, a planner that cannot plan. Those become a Trace with
+`status=failed` (or a trace without a plan) so the run goes on. It does raise for run-stopping errors
+(`CircuitOpenError`, `ModelAuthError`), for configuration errors that would hit every episode, and on
+cancellation.
+
+Determinism: nothing random or time-based is recorded except the timing fields (`wall_time_s`,
+`StepRecord.latency_s`); the same spec with the same (cached) model replies gives the same Trace.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from envsim.config.models import MultiTurnAttribute
+from envsim.errors import ConfigError, EnvsimError, ModelError, OutputValidationError
+from envsim.messages import Message, ToolSpec
+from envsim.models.base import ChatModel, GenerationParams
+from envsim.recording.trace import EpisodeStatus, Plan, TerminationReason, Trace
+from envsim.simulation.assistant import AssistantAgent, Transcript, simulation_system_prompt
+from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
+from envsim.simulation.planner import Planner, draw_num_turns
+from envsim.simulation.tool_execution import EnvironmentStepError, ToolRouter
+from envsim.simulation.user import UserSimulator
+
+
+def episode_id_for(sample_index: int, trial: int = 0) -> str:
+    """Stable, sortable ids: `ep-000042`, and `ep-000042-t1` for further trials of the same sample."""
+    return f"ep-{sample_index:06d}" + (f"-t{trial}" if trial else "")
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """The concrete inputs of one conversation. `attributes` and `initial_states` are given by
+    scenario catalogs; for sampled runs the attribute source computes attributes from index and seed."""
+
+    episode_id: str
+    seed: int
+    sample_index: int = 0
+    trial: int = 0
+    scenario_id: str | None = None
+    attributes: Mapping[str, Any] | None = None
+    initial_states: Mapping[str, Any] | None = None  # environment id -> state override
+
+
+class EpisodeAttributes(Protocol):
+    """One sample's attributes: JSON-able values for the trace and safe template rendering."""
+
+    @property
+    def values(self) -> dict[str, Any]: ...
+
+    def render(self, template: str) -> str: ...
+
+
+class EpisodeEnvironments(ToolRouter, Protocol):
+    """Fresh environment instances for one conversation (an `EnvironmentSet`)."""
+
+    def tool_specs(self, tools: list[str] | None = None) -> list[ToolSpec]: ...
+
+    def states(self) -> dict[str, Any]: ...
+
+
+AttributeSource = Callable[[EpisodeSpec], Awaitable[EpisodeAttributes]]
+EnvironmentFactory = Callable[[Mapping[str, Any] | None], "EpisodeEnvironments | Awaitable[EpisodeEnvironments]"]
+
+
+@dataclass
+class EpisodeDeps:
+    """Everything an episode needs that is shared by the whole run."""
+
+    conversation: MultiTurnAttribute
+    models: Mapping[str, ChatModel]  # role -> model: planner, user, assistant
+    environments: EnvironmentFactory  # initial-state overrides -> fresh environments
+    attributes: AttributeSource
+    params: Mapping[str, GenerationParams] = field(default_factory=dict)  # role -> generation params
+    max_validation_attempts: int = 3
+    use_planner: bool = True
+
+
+def role_instruction(conversation: MultiTurnAttribute, role: str) -> str:
+    template = conversation.role_instruction_messages.get(role)
+    if not template:
+        raise ConfigError(
+            f"multiturn attribute {conversation.id!r} has no {role} instruction",
+            location=f"strategy_params.multiturn_attributes[id={conversation.id}].role_instruction_messages",
+            hint=f"add a {role}: entry describing how the {role.lower()} should behave",
+        )
+    return template
+
+
+@dataclass
+class _EpisodeState:
+    """What is known so far; turned into a Trace whether the episode ends well or not."""
+
+    spec: EpisodeSpec
+    conversation_id: str
+    started: float
+    attributes: dict[str, Any] = field(default_factory=dict)
+    transcript: Transcript = field(default_factory=Transcript)
+    tools: list[ToolSpec] = field(default_factory=list)
+    plan: Plan | None = None
+    plan_error: str | None = None
+    initial_state: dict[str, Any] = field(default_factory=dict)
+    envs: EpisodeEnvironments | None = None
+    turns: int = 0
+
+    def trace(self, caller: RoleCaller, termination: TerminationReason, error: str | None = None) -> Trace:
+        failed = error is not None
+        return Trace(
+            episode_id=self.spec.episode_id,
+            scenario_id=self.spec.scenario_id,
+            sample_index=self.spec.sample_index,
+            trial=self.spec.trial,
+            seed=self.spec.seed,
+            attributes=self.attributes,
+            conversation_id=self.conversation_id,
+            plan=self.plan,
+            plan_error=self.plan_error,
+            messages=self.transcript.messages,
+            tools=self.tools,
+            steps=self.transcript.steps,
+            initial_state=self.initial_state,
+            final_state=self.envs.states() if self.envs is not None else {},
+            status=EpisodeStatus.FAILED if failed else EpisodeStatus.SUCCESS,
+            termination=termination,
+            error=error,
+            turns=self.turns,
+            usage=dict(sorted(caller.usage.items())),
+            wall_time_s=time.perf_counter() - self.started,
+        )
+
+
+async def simulate_episode(spec: EpisodeSpec, deps: EpisodeDeps) -> Trace:
+    """Simulate one conversation and return its Trace (see the module docstring for what raises)."""
+    conversation = deps.conversation
+    state = _EpisodeState(spec=spec, conversation_id=conversation.id, started=time.perf_counter())
+    caller = RoleCaller(deps.models, episode_id=spec.episode_id, params=deps.params)
+    try:
+        termination = await _run(spec, deps, state, caller)
+    except RoleModelError as exc:
+        return state.trace(caller, TerminationReason.MODEL_ERROR, exc.render())
+    except EnvironmentStepError as exc:
+        return state.trace(caller, TerminationReason.ENVIRONMENT_ERROR, exc.render())
+    if termination == TerminationReason.TOOL_ROUND_LIMIT:
+        limit = conversation.max_tool_rounds
+        return state.trace(
+            caller,
+            termination,
+            f"turn {state.turns}: the assistant was still calling tools after {limit} tool round(s) and a "
+            "request for a final answer without tools (raise max_tool_rounds if the task needs more calls)",
+        )
+    return state.trace(caller, termination)
+
+
+async def _build_environments(deps: EpisodeDeps, spec: EpisodeSpec) -> EpisodeEnvironments:
+    try:
+        built = deps.environments(spec.initial_states)
+        return await built if inspect.isawaitable(built) else built
+    except EnvsimError as exc:
+        where = f" for scenario {spec.scenario_id!r}" if spec.scenario_id else ""
+        raise EnvironmentStepError(
+            f"cannot build the environments{where}: {exc.render()}", environment=None, tool="", call_id=""
+        ) from exc
+
+
+async def _sample_attributes(deps: EpisodeDeps, spec: EpisodeSpec) -> EpisodeAttributes:
+    try:
+        return await deps.attributes(spec)
+    except (ModelError, OutputValidationError) as exc:
+        raise RoleModelError("attribute", describe_error(exc)) from exc
+
+
+async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, caller: RoleCaller) -> TerminationReason:
+    conversation = deps.conversation
+    attributes = await _sample_attributes(deps, spec)
+    state.attributes = attributes.values
+    user_instruction = attributes.render(role_instruction(conversation, "USER"))
+    assistant_instruction = attributes.render(role_instruction(conversation, "ASSISTANT"))
+    output_prompt = attributes.render(conversation.output_system_prompt) if conversation.output_system_prompt else ""
+    planner_extra = attributes.render(conversation.conversation_planner) if conversation.conversation_planner else None
+
+    envs = await _build_environments(deps, spec)
+    state.envs = envs
+    state.initial_state = envs.states()
+    state.tools = envs.tool_specs(list(conversation.available_tools) or None)
+    if output_prompt.strip():
+        state.transcript.messages.append(Message.system(output_prompt.strip()))
+
+    num_turns = draw_num_turns(spec.seed, conversation.min_turns, conversation.max_turns)
+    if deps.use_planner:
+        outcome = await Planner(caller, max_validation_attempts=deps.max_validation_attempts).plan(
+            num_turns=num_turns,
+            user_instructions=user_instruction,
+            assistant_instructions=assistant_instruction,
+            planner_instructions=planner_extra,
+            tools=state.tools,
+        )
+        state.plan, state.plan_error = outcome.plan, outcome.error
+
+    user = UserSimulator(caller, instruction=user_instruction, stop_marker=conversation.user_stop_marker)
+    assistant = AssistantAgent(
+        caller,
+        envs,
+        system_prompt=simulation_system_prompt(output_prompt, assistant_instruction),
+        tools=state.tools,
+        max_tool_rounds=conversation.max_tool_rounds,
+    )
+    return await _converse(state, user, assistant, state.plan, conversation.max_turns)
+
+
+async def _converse(
+    state: _EpisodeState, user: UserSimulator, assistant: AssistantAgent, plan: Plan | None, max_turns: int
+) -> TerminationReason:
+    """Alternate user and assistant. A user stop with a last message still gets the assistant's reply,
+    so a recorded conversation never ends on an unanswered user message."""
+    limit = plan.num_turns if plan is not None else max_turns
+    steps: Sequence[str | None] = [t.instruction for t in plan.turns] if plan is not None else [None] * limit
+    transcript = state.transcript
+    for turn in range(1, limit + 1):
+        reply = await user.next_message(
+            transcript.dialogue(), turn=turn, plan_step=steps[turn - 1], num_turns=plan.num_turns if plan else None
+        )
+        if reply.text is None:
+            return TerminationReason.USER_STOP
+        transcript.messages.append(Message.user(reply.text))
+        state.turns = turn
+        result = await assistant.take_turn(transcript, turn=turn)
+        if not result.answered:
+            return TerminationReason.TOOL_ROUND_LIMIT
+        if reply.stop:
+            return TerminationReason.USER_STOP
+    return TerminationReason.PLANNED_TURNS if plan is not None else TerminationReason.MAX_TURNS

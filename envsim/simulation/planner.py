@@ -1,0 +1,136 @@
+"""The conversation planner: one structured call that sketches the conversation turn by turn.
+
+envsim, not the model, decides how long the conversation is: the number of turns is drawn between
+`min_turns` and `max_turns` with the episode's seed, told to the planner, and the reply must hold
+exactly that many turn instructions (numbered 1..n). A bad reply is re-asked with the validation error
+(the structured-call budget); if it still fails, the episode goes on without a plan and the trace's
+`plan_error` says why. A model that fails outright (after the model layer's retries) is a model error,
+not a missing plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from envsim.errors import OutputValidationError
+from envsim.messages import ToolSpec
+from envsim.recording.trace import Plan, PlanTurn
+from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
+from envsim.simulation.tool_execution import RUN_STOPPING_ERRORS
+
+PLANNER_SYSTEM_PROMPT = """\
+You plan realistic conversations between a user and an AI assistant that can call tools.
+You are given the user's role-play instructions, the assistant's instructions, the tools the assistant
+can use, and the exact number of turns. A turn is one user message plus the assistant's reply (with any
+tool calls it makes). Write one instruction per turn saying what the user does or says in that turn, so
+that the conversation progresses naturally toward the user's goal and exercises the tools where it makes
+sense. Instructions are for the user only: describe the user's intent, not the assistant's answers.
+Number the turns 1..n and return exactly n of them."""
+
+
+def draw_num_turns(seed: int, min_turns: int, max_turns: int) -> int:
+    """The planned conversation length: uniform in [min_turns, max_turns], fixed by the episode seed."""
+    low, high = min(min_turns, max_turns), max(min_turns, max_turns)
+    return random.Random(seed).randint(low, high)
+
+
+class ToolSummary(BaseModel):
+    name: str
+    description: str
+
+
+class PlannerInput(BaseModel):
+    """What the planner is told (formatted into its prompt by the structured call)."""
+
+    num_turns: int
+    user_instructions: str
+    assistant_instructions: str
+    planner_instructions: str | None = None
+    tools: list[ToolSummary] = Field(default_factory=list)
+
+
+class PlanDraft(BaseModel):
+    """The planner's reply; `draft_type(n)` pins the number of turns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turns: list[PlanTurn]
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _numbered_and_non_empty(self) -> PlanDraft:
+        numbers = [t.turn for t in self.turns]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"turns must be numbered 1..{len(numbers)} in order, got {numbers}")
+        empty = [t.turn for t in self.turns if not t.instruction.strip()]
+        if empty:
+            raise ValueError(f"turn(s) {empty} have an empty instruction")
+        return self
+
+
+@lru_cache(maxsize=64)
+def draft_type(num_turns: int) -> type[PlanDraft]:
+    """A PlanDraft whose schema and validation require exactly `num_turns` turns."""
+    return create_model(
+        f"PlanOf{num_turns}Turns",
+        __base__=PlanDraft,
+        turns=(list[PlanTurn], Field(min_length=num_turns, max_length=num_turns)),
+    )
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    plan: Plan | None
+    error: str | None  # why there is no plan
+
+
+class Planner:
+    def __init__(self, caller: RoleCaller, *, max_validation_attempts: int = 3) -> None:
+        self.caller = caller
+        self.max_validation_attempts = max_validation_attempts
+
+    async def plan(
+        self,
+        *,
+        num_turns: int,
+        user_instructions: str,
+        assistant_instructions: str,
+        planner_instructions: str | None,
+        tools: list[ToolSpec],
+    ) -> PlanOutcome:
+        """A validated plan of exactly `num_turns` turns, or no plan and the reason.
+        Raises RoleModelError when the planner's model fails outright."""
+        planner_input = PlannerInput(
+            num_turns=num_turns,
+            user_instructions=user_instructions,
+            assistant_instructions=assistant_instructions,
+            planner_instructions=planner_instructions or None,
+            tools=[ToolSummary(name=t.name, description=t.description) for t in tools],
+        )
+        from envsim.models.structured import structured_call  # TEMP: until the model layer lands it
+
+        try:
+            result = await structured_call(
+                self.caller.model("planner"),
+                system=PLANNER_SYSTEM_PROMPT,
+                input=planner_input,
+                output_type=draft_type(num_turns),
+                context=self.caller.context("planner"),
+                params=self.caller.params_for("planner"),
+                max_validation_attempts=self.max_validation_attempts,
+            )
+        except OutputValidationError as exc:
+            # Usage of the failed attempts is not returned on this path; the model layer tracks it.
+            return PlanOutcome(plan=None, error=f"the planner gave no valid plan: {exc.render()}")
+        except (asyncio.CancelledError, *RUN_STOPPING_ERRORS):
+            raise
+        except Exception as exc:
+            raise RoleModelError("planner", describe_error(exc)) from exc
+        self.caller.add_usage("planner", result.usage)
+        draft = result.value
+        return PlanOutcome(plan=Plan(num_turns=num_turns, turns=draft.turns, notes=draft.notes), error=None)
