@@ -1,0 +1,274 @@
+"""OpenAI Chat Completions, and every OpenAI-compatible server (vLLM, SGLang, Ollama, LM Studio, llama.cpp).
+
+The SDK is imported on first use so `import envsim` stays light. The client never retries
+(`max_retries=0`): retries, limits and backoff belong to the wrappers built on top of this model, which
+rely on the envsim errors raised here (see `envsim.models.http_errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from envsim.errors import ModelError
+from envsim.messages import FunctionCall, Message, ToolCall
+from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
+from envsim.models.http_errors import (
+    connection_error,
+    error_detail,
+    error_for_status,
+    malformed_reply_error,
+    missing_key_error,
+)
+from envsim.models.profiles import ModelProfile, profile_for
+
+log = logging.getLogger(__name__)
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Compatible servers usually ignore the key, but the SDK insists on having one.
+PLACEHOLDER_KEY = "not-needed"
+DEFAULT_TIMEOUT = 300.0
+
+# Keywords OpenAI's strict structured-output mode rejects; such schemas are sent non-strict.
+_STRICT_UNSUPPORTED = {"patternProperties", "if", "then", "else", "not", "dependentRequired", "dependentSchemas"}
+
+
+def is_official_openai(base_url: str | None) -> bool:
+    if not base_url:
+        return True
+    host = urlparse(base_url).hostname or ""
+    return host == "api.openai.com" or host.endswith(".openai.com")
+
+
+class OpenAIChatModel(ChatModel):
+    """Chat Completions over the official `openai` SDK. `base_url` selects an OpenAI-compatible server;
+    for such a server a missing API key is fine (a placeholder is sent)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_connections: int = 1000,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.official = is_official_openai(base_url)
+        self.endpoint = f"openai:{model}@{base_url or OPENAI_BASE_URL}"
+        self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self.profile: ModelProfile = profile_for("openai", model, official_endpoint=self.official)
+        key = api_key or os.environ.get(api_key_env)
+        if not key:
+            if self.official:
+                raise missing_key_error(self.endpoint, api_key_env)
+            key = PLACEHOLDER_KEY
+        self._api_key = key
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIChatModel({self.name!r})"
+
+    def _get_client(self) -> Any:
+        # httpx connection pools belong to one event loop; a new loop (asyncio.run again) gets a new client.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            import httpx2
+            import openai
+
+            limits = httpx2.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url or OPENAI_BASE_URL,
+                max_retries=0,
+                timeout=self.timeout,
+                http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout),
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = None
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        params = self.build_params(request)
+        client = self._get_client()
+        completion = await self._call(client, params)
+        return self.parse_completion(completion)
+
+    async def _call(self, client: Any, params: dict[str, Any]) -> Any:
+        import openai
+
+        try:
+            completion = await client.chat.completions.create(**params)
+        except openai.APITimeoutError as exc:
+            raise connection_error(self.endpoint, str(exc), timeout=True) from None
+        except openai.APIConnectionError as exc:
+            raise connection_error(self.endpoint, _cause(exc)) from None
+        except openai.APIStatusError as exc:
+            detail = error_detail(exc.body, exc.message)
+            raise error_for_status(
+                exc.status_code,
+                detail,
+                endpoint=self.endpoint,
+                headers=exc.response.headers,
+                api_key_env=self.api_key_env,
+                secrets=[self._api_key],
+            ) from None
+        except openai.APIResponseValidationError as exc:
+            raise malformed_reply_error(self.endpoint, exc.message) from None
+        except ValueError as exc:  # json.JSONDecodeError: the body claimed JSON but was not
+            raise malformed_reply_error(self.endpoint, str(exc)) from None
+        except openai.OpenAIError as exc:
+            raise ModelError(f"{self.endpoint}: {exc}", endpoint=self.endpoint) from None
+        if not hasattr(completion, "choices"):  # the SDK returns the text of a non-JSON reply as is
+            raise malformed_reply_error(self.endpoint, f"got {str(completion)[:120]!r}")
+        return completion
+
+    # ------------------------------------------------------------------ request conversion
+
+    def build_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The keyword arguments for `chat.completions.create`."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.to_openai() for m in request.messages],
+        }
+        if request.tools:
+            params["tools"] = [t.to_openai() for t in request.tools]
+            if request.tool_choice is not None:
+                params["tool_choice"] = self._tool_choice(request)
+            if request.parallel_tool_calls is not None and self.profile.supports_parallel_tool_calls:
+                params["parallel_tool_calls"] = request.parallel_tool_calls
+        elif request.tool_choice not in (None, "auto", "none"):
+            raise ModelError(
+                f"{self.endpoint}: tool_choice={request.tool_choice!r} but the request offers no tools",
+                endpoint=self.endpoint,
+            )
+        if request.response_schema is not None and self.profile.supports_json_schema:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema_name(request.response_schema_name),
+                    "schema": request.response_schema,
+                    "strict": strict_compatible(request.response_schema),
+                },
+            }
+        p = request.params
+        if self.profile.supports_sampling_params:
+            if p.temperature is not None:
+                params["temperature"] = p.temperature
+            if p.top_p is not None:
+                params["top_p"] = p.top_p
+        elif p.temperature is not None or p.top_p is not None:
+            self._warn_once("sampling", f"{self.name} does not accept temperature/top_p; they are not sent")
+        if p.max_tokens is not None:
+            params[self.profile.max_tokens_param] = p.max_tokens
+        if p.seed is not None:
+            params["seed"] = p.seed
+        if p.stop:
+            params["stop"] = p.stop
+        return params
+
+    def _tool_choice(self, request: ModelRequest) -> Any:
+        choice = request.tool_choice
+        if choice in ("auto", "none", "required"):
+            return choice
+        names = [t.name for t in request.tools]
+        if choice not in names:
+            raise ModelError(
+                f"{self.endpoint}: tool_choice names tool {choice!r}, which the request does not offer "
+                f"(offered: {', '.join(names)})",
+                endpoint=self.endpoint,
+            )
+        return {"type": "function", "function": {"name": choice}}
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(text)
+
+    # ------------------------------------------------------------------ reply conversion
+
+    def parse_completion(self, completion: Any) -> ModelResponse:
+        if not completion.choices:
+            raise malformed_reply_error(self.endpoint, "reply has no choices")
+        choice = completion.choices[0]
+        msg = choice.message
+        calls = [
+            ToolCall(id=c.id, function=FunctionCall(name=c.function.name, arguments=c.function.arguments or "{}"))
+            for c in (msg.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        ]
+        content = msg.content if msg.content is not None else getattr(msg, "refusal", None)
+        message = Message(role="assistant", content=content, tool_calls=calls or None)
+        return ModelResponse(
+            message=message,
+            finish_reason=choice.finish_reason,
+            usage=normalized_usage(completion.usage),
+            model=completion.model or self.model,
+            raw=completion.model_dump(mode="json", exclude_unset=True),
+        )
+
+
+def normalized_usage(usage: Any) -> Usage:
+    """OpenAI's prompt_tokens include cached tokens; envsim's input_tokens do not."""
+    if usage is None:
+        return Usage(requests=1)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+    prompt = usage.prompt_tokens or 0
+    return Usage(
+        requests=1,
+        input_tokens=max(0, prompt - cached),
+        output_tokens=usage.completion_tokens or 0,
+        cache_read_tokens=cached,
+    )
+
+
+def schema_name(name: str) -> str:
+    """OpenAI requires ^[a-zA-Z0-9_-]{1,64}$ for a response format name."""
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64]
+    return cleaned or "response"
+
+
+def strict_compatible(schema: Any) -> bool:
+    """True when OpenAI's strict mode accepts the schema: every object closes its properties
+    (`additionalProperties: false`) and requires all of them, and no unsupported keyword appears."""
+    if isinstance(schema, list):
+        return all(strict_compatible(s) for s in schema)
+    if not isinstance(schema, dict):
+        return True
+    if _STRICT_UNSUPPORTED & schema.keys():
+        return False
+    is_object = schema.get("type") == "object" or "properties" in schema
+    if is_object:
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required", [])) != set(props):
+            return False
+    for key, value in schema.items():
+        if key in ("properties", "$defs", "definitions"):
+            if not all(strict_compatible(v) for v in value.values()):
+                return False
+        elif key in ("items", "anyOf", "allOf", "prefixItems") and not strict_compatible(value):
+            return False
+    return True
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(cause).__name__}: {cause}" if cause else str(exc)
