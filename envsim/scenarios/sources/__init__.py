@@ -1,0 +1,84 @@
+"""Data sources of attributes: inline examples, data files and documents, as `SourcePool`s."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from envsim.config.models import DocumentSource, ExampleSource, StrategyParams
+from envsim.errors import ConfigError, DataError, EnvsimError
+from envsim.scenarios.sources.datasets import load_dataset
+from envsim.scenarios.sources.documents import load_documents
+from envsim.scenarios.sources.pool import SourcePool
+
+
+def load_sources(
+    params: StrategyParams,
+    base_dir: Path,
+    *,
+    file: str | None = None,
+    errors: list[EnvsimError] | None = None,
+) -> list[SourcePool]:
+    """Read every source of `params`.
+
+    Raises ConfigError for a bad source definition and DataError for bad data, unless `errors` is
+    given: then every failing source's error is appended to it and the good sources are returned.
+    """
+    loaders: list[Callable[[], SourcePool]] = []
+    for i, examples in enumerate(params.input_examples):
+        loaders.append(functools.partial(_inline, examples, f"strategy_params.input_examples[{i}]", file))
+    for i, data in enumerate(params.input_data):
+        loaders.append(
+            functools.partial(load_dataset, data, base_dir, location=f"strategy_params.input_data[{i}]", file=file)
+        )
+    for i, docs in enumerate(params.input_documents):
+        loaders.append(functools.partial(_documents, docs, base_dir, f"strategy_params.input_documents[{i}]", file))
+    pools: list[SourcePool] = []
+    for load in loaders:
+        try:
+            pool = load()
+            _check_pool(pool, file)
+        except EnvsimError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
+        pools.append(pool)
+    return pools
+
+
+def _inline(examples: ExampleSource, location: str, file: str | None) -> SourcePool:
+    if not examples.examples:
+        raise ConfigError("input_examples has no examples", file=file, location=f"{location}.examples")
+    rows = [dict(row) for row in examples.examples]
+    return SourcePool(examples.id, location, "inline examples", rows, examples.num_shots)
+
+
+def _documents(docs: DocumentSource, base_dir: Path, location: str, file: str | None) -> SourcePool:
+    seg = docs.segmentation_params
+    if seg is not None and seg.segment_overlap >= seg.segment_length:
+        raise ConfigError(
+            f"segment_overlap ({seg.segment_overlap}) must be smaller than segment_length ({seg.segment_length})",
+            file=file,
+            location=f"{location}.segmentation_params.segment_overlap",
+        )
+    return load_documents(docs, base_dir, location=location, file=file)
+
+
+def _check_pool(pool: SourcePool, file: str | None) -> None:
+    if pool.few_shot and not pool.id:
+        raise ConfigError(
+            f"num_shots is {pool.num_shots}, but the source has no id to hold the shots",
+            file=file,
+            location=f"{pool.location}.id",
+            hint="give the source an id; templates then use {<id>[0].<field>}",
+        )
+    if pool.few_shot and len(pool.rows) < int(pool.num_shots or 0):
+        raise DataError(
+            f"{pool.location}: num_shots is {pool.num_shots}, but {pool.origin} has only {len(pool.rows)} row(s)",
+            hint="lower num_shots or add rows",
+        )
+
+
+__all__ = ["SourcePool", "load_sources"]

@@ -1,0 +1,44 @@
+"""Excel .xlsx via openpyxl (the `tables` extra): the first sheet, first row is the header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from envsim.errors import DataError
+from envsim.scenarios.sources.optional import require
+from envsim.scenarios.sources.pool import to_json_value
+
+
+def read_xlsx(path: Path) -> list[dict[str, Any]]:
+    openpyxl = require("openpyxl", package="openpyxl", extra="tables", needed_for=".xlsx files")
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile / xml errors for a file that is not a workbook
+        raise DataError(f"{path}: cannot read as an Excel workbook: {exc}") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        lines = sheet.iter_rows(values_only=True)
+        header = next(lines, None)
+        if header is None:
+            raise DataError(f"{path}: sheet {sheet.title!r} is empty; expected a header row")
+        names = [str(h).strip() if h is not None else "" for h in header]
+        while names and not names[-1]:
+            names.pop()  # trailing empty header cells are formatting, not columns
+        blank = [i + 1 for i, n in enumerate(names) if not n]
+        if blank:
+            raise DataError(f"{path}, sheet {sheet.title!r}, row 1: header column(s) {blank} have no name")
+        rows: list[dict[str, Any]] = []
+        for row_no, cells in enumerate(lines, start=2):
+            if all(c is None for c in cells):
+                continue
+            extra = [c for c in cells[len(names) :] if c is not None]
+            if extra:
+                raise DataError(f"{path}, sheet {sheet.title!r}, row {row_no}: values beyond the header columns")
+            padded = list(cells[: len(names)]) + [None] * (len(names) - len(cells))
+            rows.append(
+                {n: to_json_value(c, f"{path}, row {row_no}, column {n!r}") for n, c in zip(names, padded, strict=True)}
+            )
+        return rows
+    finally:
+        workbook.close()
