@@ -1,0 +1,210 @@
+"""`EnvironmentSet`: one conversation's fresh environment instances, built from catalog definitions.
+
+    envs = EnvironmentSet.build(catalog.environments, model=env_model, base_dir=catalog_dir)
+    tools = envs.tool_specs()                      # what the assistant is offered
+    result = await envs.step(tool_call, context)   # routed to the environment owning the tool
+    envs.states()                                  # final state per stateful environment
+
+Definitions are reusable; every `build` gives new instances with their own state.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from envsim.config.models import EnvironmentConfig, EnvironmentType, ToolConfig
+from envsim.environments.arguments import parse_raw_arguments, unknown_tool_message
+from envsim.environments.base import Environment, StepContext, StepResult
+from envsim.environments.deterministic import DeterministicEnvironment
+from envsim.environments.python import PythonEnvironment, python_tools_from_config
+from envsim.environments.state import PatchError, apply_patch
+from envsim.environments.synthetic import SyntheticEnvironment
+from envsim.environments.tool_cache import open_tool_cache
+from envsim.errors import ConfigError
+from envsim.messages import ToolCall, ToolSpec
+from envsim.models.base import ChatModel, GenerationParams, Usage
+
+# An initial-state override is a full state (object) or a JSON Patch over the catalog's state (list).
+StateOverride = dict[str, Any] | list[dict[str, Any]]
+
+
+class EnvironmentSet:
+    def __init__(self, environments: Sequence[Environment]) -> None:
+        self.environments: dict[str, Environment] = {}
+        self._owners: dict[str, Environment] = {}
+        for env in environments:
+            if env.id in self.environments:
+                raise ConfigError(f"environment id {env.id!r} is used twice", hint="give every environment a unique id")
+            self.environments[env.id] = env
+            for name in env.tools:
+                other = self._owners.get(name)
+                if other is not None:
+                    raise ConfigError(
+                        f"tool {name!r} is defined by both environment {other.id!r} and {env.id!r}; "
+                        "a conversation must be able to tell them apart",
+                        hint="rename one of the tools, or do not make both environments available together",
+                    )
+                self._owners[name] = env
+        self.usage = Usage()  # model usage of every step so far (synthetic environments)
+
+    @classmethod
+    def build(
+        cls,
+        configs: Sequence[EnvironmentConfig],
+        *,
+        model: ChatModel | None = None,
+        base_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        initial_states: dict[str, StateOverride] | None = None,
+        only: Sequence[str] | None = None,
+        generation: GenerationParams | None = None,
+    ) -> EnvironmentSet:
+        """Fresh instances of `configs` (restricted to the ids in `only` when non-empty).
+
+        `base_dir`: where relative handler/module files live (the catalog file's directory).
+        `cache_dir`: the `cache_by_input` store (default `.envsim_cache/tools` under the cwd).
+        `initial_states`: per-environment override: a full state, or a JSON Patch over the catalog's.
+        """
+        defined = [c.id for c in configs]
+        selected = list(configs)
+        if only:
+            unknown = [name for name in only if name not in defined]
+            if unknown:
+                raise ConfigError(
+                    f"unknown environment(s) {', '.join(map(repr, unknown))}; "
+                    f"defined: {', '.join(defined) or '(none)'}",
+                    hint="fix available_environments (or the catalog)",
+                )
+            selected = [c for c in configs if c.id in set(only)]
+        overrides = dict(initial_states or {})
+        stray = [name for name in overrides if name not in {c.id for c in selected}]
+        if stray:
+            raise ConfigError(
+                f"initial state given for unknown or unavailable environment(s) {', '.join(map(repr, stray))}; "
+                f"available: {', '.join(c.id for c in selected) or '(none)'}",
+            )
+        environments = []
+        for config in selected:
+            index = defined.index(config.id)
+            try:
+                state = _initial_state(config, overrides.get(config.id))
+                environments.append(_build_one(config, state, model, base_dir, cache_dir, generation))
+            except ConfigError as exc:
+                if exc.location is None:
+                    exc.location = f"environments[{index}]"
+                    exc.args = (exc.render(),)
+                raise
+        return cls(environments)
+
+    # ------------------------------------------------------------------ queries
+
+    def tool_specs(self, tools: Sequence[str] | None = None) -> list[ToolSpec]:
+        """Specs of all tools, or of the named ones; always in environment order (stable traces)."""
+        specs = [spec for env in self.environments.values() for spec in env.tool_specs()]
+        if not tools:
+            return specs
+        unknown = [name for name in tools if name not in self._owners]
+        if unknown:
+            raise ConfigError(
+                f"unknown tool(s) {', '.join(map(repr, unknown))}; available: {', '.join(sorted(self._owners))}",
+                hint="fix available_tools (tools must belong to the conversation's available_environments)",
+            )
+        wanted = set(tools)
+        return [spec for spec in specs if spec.name in wanted]
+
+    def environment_of(self, tool_name: str) -> Environment | None:
+        return self._owners.get(tool_name)
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Current state of every stateful environment (deep copies)."""
+        return {env_id: env.state for env_id, env in self.environments.items() if env.stateful}  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ stepping
+
+    async def step(self, call: ToolCall, context: StepContext | None = None) -> StepResult:
+        env = self._owners.get(call.name)
+        if env is None:
+            return StepResult(
+                environment="",
+                tool=call.name,
+                call_id=call.id,
+                arguments=parse_raw_arguments(call),
+                error=unknown_tool_message(call.name, self._owners),
+            )
+        result = await env.step(call, context)
+        if result.usage is not None:
+            self.usage = self.usage + result.usage
+        return result
+
+
+def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
+    return ToolSpec(
+        name=tool.id,
+        description=tool.description,
+        parameters=tool.parameters,
+        output_schema=tool.output_schema,
+        read_only=tool.read_only,
+    )
+
+
+def _initial_state(config: EnvironmentConfig, override: StateOverride | None) -> dict[str, Any] | None:
+    base = copy.deepcopy(config.state_params.initial_state) if config.state_params is not None else None
+    if override is None:
+        return base
+    if base is None:
+        raise ConfigError(
+            f"an initial state was given for environment {config.id!r}, which has no state",
+            hint="remove the override, or add state_params to the environment",
+        )
+    if isinstance(override, dict):
+        return copy.deepcopy(override)
+    try:
+        return apply_patch(base, override)
+    except PatchError as exc:
+        raise ConfigError(
+            f"the initial-state patch for environment {config.id!r} does not apply to its catalog state: {exc.message}"
+        ) from exc
+
+
+def _build_one(
+    config: EnvironmentConfig,
+    state: dict[str, Any] | None,
+    model: ChatModel | None,
+    base_dir: Path | None,
+    cache_dir: Path | None,
+    generation: GenerationParams | None,
+) -> Environment:
+    schema = config.state_params.state_schema if config.state_params is not None else None
+    if config.type is EnvironmentType.DETERMINISTIC:
+        specs = [tool_spec_from_config(t) for t in config.tools]
+        tables = {
+            spec.name: DeterministicEnvironment.build_table(
+                spec,
+                [(row.input, row.output) for row in tool.deterministic_outputs],
+                *((tool.default_output,) if "default_output" in tool.model_fields_set else ()),
+            )
+            for spec, tool in zip(specs, config.tools, strict=True)
+        }
+        return DeterministicEnvironment(config.id, specs, tables, state, schema)
+    if config.type is EnvironmentType.SYNTHETIC:
+        if model is None:
+            raise ConfigError(
+                f"environment {config.id!r} is synthetic (a model plays its tools) but no model was given",
+                hint="set inference_config.model (or inference_config.roles.environment)",
+            )
+        return SyntheticEnvironment(
+            config.id,
+            [tool_spec_from_config(t) for t in config.tools],
+            model=model,
+            system_prompt=config.system_prompt,
+            state=state,
+            state_schema=schema,
+            include_history=config.include_history,
+            max_attempts=config.max_attempts,
+            cache=open_tool_cache(cache_dir) if config.cache_by_input else None,
+            generation=generation,
+        )
+    return PythonEnvironment(config.id, python_tools_from_config(config, base_dir), state, schema)

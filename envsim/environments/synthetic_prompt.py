@@ -1,0 +1,114 @@
+"""The messages a simulating model sees for one synthetic tool call, and the reply shape it must use."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from envsim.messages import Message, ToolSpec
+
+DEFAULT_PERSONA = "You simulate the backend of a software system. Answer tool calls the way that system would."
+
+
+class SyntheticReply(BaseModel):
+    """The JSON object a simulating model returns: the tool's output and, for stateful tools, a JSON Patch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output: Any = Field(description="The tool's result, exactly as the real tool would return it.")
+    patch: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="RFC 6902 JSON Patch operations on the current state; [] when nothing changes.",
+    )
+
+
+def reply_schema(*, stateful: bool) -> dict[str, Any]:
+    """JSON schema of the reply, for providers' JSON mode. Stateless tools are not offered `patch`."""
+    schema = SyntheticReply.model_json_schema()
+    if not stateful:
+        schema["properties"].pop("patch", None)
+        schema["description"] = "The JSON object a simulating model returns: the tool's output."
+    return schema
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def tool_contract(tool: ToolSpec) -> dict[str, Any]:
+    contract: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    if tool.output_schema is not None:
+        contract["output_schema"] = tool.output_schema
+    contract["read_only"] = tool.read_only
+    return contract
+
+
+def system_message(persona: str | None, environment: str, tool: ToolSpec, *, stateful: bool) -> Message:
+    lines = [
+        (persona or DEFAULT_PERSONA).strip(),
+        "",
+        f"You are now executing the tool `{tool.name}` of the environment `{environment}`.",
+        "Reply with exactly one JSON object and nothing else:",
+    ]
+    if stateful:
+        lines.append('{"output": <the tool\'s result>, "patch": [<JSON Patch operations on the current state>]}')
+        lines.append(
+            "The patch (RFC 6902: op, path, value/from) must describe exactly the change this call makes to the "
+            "state and must keep the state valid against the state schema. Use [] when nothing changes."
+        )
+        if tool.read_only:
+            lines.append("This tool is read-only: its patch must be [].")
+        lines.append("Base the output on the current state; do not invent records the state contradicts.")
+    else:
+        lines.append('{"output": <the tool\'s result>}')
+    if tool.output_schema is not None:
+        lines.append("`output` must match the tool's output_schema.")
+    lines.append(
+        "If the call cannot succeed (e.g. a record does not exist), return the error the real system would "
+        "return, as the output."
+    )
+    return Message.system("\n".join(lines))
+
+
+def user_message(
+    tool: ToolSpec,
+    arguments: dict[str, Any],
+    *,
+    state: dict[str, Any] | None,
+    state_schema: dict[str, Any] | None,
+    history: list[Message] | None,
+) -> Message:
+    parts = [f"Tool contract:\n{_dump(tool_contract(tool))}"]
+    if state is not None:
+        if state_schema is not None:
+            parts.append(f"State schema:\n{_dump(state_schema)}")
+        parts.append(f"Current state:\n{_dump(state)}")
+    if history:
+        parts.append(f"Conversation so far:\n{render_history(history)}")
+    parts.append(f"Call arguments:\n{_dump(arguments)}")
+    return Message.user("\n\n".join(parts))
+
+
+def retry_message(problem: str) -> Message:
+    return Message.user(
+        f"Your reply was rejected: {problem}\n"
+        "Reply again with only the corrected JSON object, in the shape described above."
+    )
+
+
+def render_history(history: list[Message]) -> str:
+    """A plain transcript; the assistant's own system prompt is not the tool's business."""
+    lines = []
+    for message in history:
+        if message.role == "system":
+            continue
+        if message.role == "tool":
+            lines.append(f"[tool result {message.name or message.tool_call_id}]: {message.content or ''}")
+            continue
+        if message.content:
+            lines.append(f"[{message.role}]: {message.content}")
+        for call in message.tool_calls or []:
+            lines.append(f"[{message.role} calls {call.name}]: {call.function.arguments}")
+    return "\n".join(lines)
