@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from envsim.config.models import MultiTurnAttribute
 from envsim.errors import ConfigError, EnvsimError, ModelError, OutputValidationError
 from envsim.messages import Message, ToolSpec
-from envsim.models.base import ChatModel, GenerationParams
+from envsim.models.base import ChatModel, GenerationParams, Usage
 from envsim.recording.trace import EpisodeStatus, Plan, TerminationReason, Trace
 from envsim.simulation.assistant import AssistantAgent, Transcript, simulation_system_prompt
 from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
@@ -180,6 +180,10 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     conversation = deps.conversation
     attributes = await _sample_attributes(deps, spec)
     state.attributes = attributes.values
+    # Generated attributes report their model usage (AttributePipeline's SampleAttributes.usage).
+    attribute_usage = getattr(attributes, "usage", None)
+    if isinstance(attribute_usage, Usage):
+        caller.add_usage("attribute", attribute_usage)
     user_instruction = attributes.render(role_instruction(conversation, "USER"))
     assistant_instruction = attributes.render(role_instruction(conversation, "ASSISTANT"))
     output_prompt = attributes.render(conversation.output_system_prompt) if conversation.output_system_prompt else ""

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from envsim.errors import OutputValidationError
 from envsim.messages import ToolSpec
+from envsim.models.structured import structured_call
 from envsim.recording.trace import Plan, PlanTurn
 from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
 from envsim.simulation.tool_execution import RUN_STOPPING_ERRORS
@@ -55,9 +56,10 @@ class PlannerInput(BaseModel):
 
 
 class PlanDraft(BaseModel):
-    """The planner's reply; `draft_type(n)` pins the number of turns."""
+    """The planner's reply; `draft_type(n)` pins the number of turns. Extra keys (models like to echo
+    `num_turns`) are ignored rather than re-asked."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     turns: list[PlanTurn]
     notes: str | None = None
@@ -112,8 +114,6 @@ class Planner:
             planner_instructions=planner_instructions or None,
             tools=[ToolSummary(name=t.name, description=t.description) for t in tools],
         )
-        from envsim.models.structured import structured_call  # TEMP: until the model layer lands it
-
         try:
             result = await structured_call(
                 self.caller.model("planner"),

@@ -36,8 +36,7 @@ def deps(models: dict[str, ChatModel], conversation: MultiTurnAttribute = CONVER
         models=models,
         environments=build,
         attributes=attributes_from_spec,
-        use_planner=False,
-        **kw,  # type: ignore[arg-type]
+        **{"use_planner": False, **kw},  # type: ignore[arg-type]
     )
 
 
