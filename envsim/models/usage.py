@@ -1,53 +1,19 @@
 """Normalized token usage, aggregated per role, per episode, per model and per run, with cost.
 
-Normalization: envsim's `Usage.input_tokens` never includes cache reads. OpenAI's `prompt_tokens`
-includes its cached tokens (subtract them); Anthropic's `input_tokens` already excludes cache reads and
-writes (keep it). Response-cache hits count in `cache_hits` with zero tokens; what they saved is tracked
-separately (`saved`), from the hit's `ModelResponse.saved_usage`.
+Providers normalize their own usage (`Usage.input_tokens` never includes cache reads). Response-cache
+hits count in `cache_hits` with zero tokens; what they saved is tracked separately (`saved`), from the
+hit's `ModelResponse.saved_usage`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, ModelWrapper, Usage
 from envsim.models.pricing import PriceTable
 
 UNKNOWN_ROLE = "other"
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def usage_from_openai(payload: Mapping[str, Any] | None) -> Usage:
-    """From an OpenAI Chat Completions `usage` object (dict form)."""
-    if not payload:
-        return Usage(requests=1)
-    details = payload.get("prompt_tokens_details") or {}
-    cached = _int(details.get("cached_tokens"))
-    return Usage(
-        requests=1,
-        input_tokens=max(0, _int(payload.get("prompt_tokens")) - cached),
-        output_tokens=_int(payload.get("completion_tokens")),
-        cache_read_tokens=cached,
-    )
-
-
-def usage_from_anthropic(payload: Mapping[str, Any] | None) -> Usage:
-    """From an Anthropic Messages `usage` object (dict form)."""
-    if not payload:
-        return Usage(requests=1)
-    return Usage(
-        requests=1,
-        input_tokens=_int(payload.get("input_tokens")),
-        output_tokens=_int(payload.get("output_tokens")),
-        cache_read_tokens=_int(payload.get("cache_read_input_tokens")),
-        cache_write_tokens=_int(payload.get("cache_creation_input_tokens")),
-    )
 
 
 @dataclass(slots=True)
