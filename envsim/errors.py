@@ -28,13 +28,16 @@ class ConfigError(EnvsimError):
         file: str | None = None,
         location: str | None = None,
         hint: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.file = file
         self.location = location
+        self.line = line  # 1-based line in `file`, when known
         super().__init__(message, hint=hint)
 
     def render(self) -> str:
-        where = ":".join(p for p in (self.file, self.location) if p)
+        line = str(self.line) if self.line is not None and self.file else None
+        where = ":".join(p for p in (self.file, line, self.location) if p)
         head = f"{where}: {self.message}" if where else self.message
         return f"{head}\n  fix: {self.hint}" if self.hint else head
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from envsim.config.spellings import normalize_environment, normalize_role, normalize_role_keys
 
 
 class StrictModel(BaseModel):
@@ -64,9 +66,21 @@ class EnvironmentConfig(StrictModel):
     module: str | None = None  # python: import this module so its @tool registrations are found
     tools: list[ToolConfig] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_oumi_spelling(cls, data: Any) -> Any:
+        # The loader normalizes first (to keep error paths); this covers configs built in Python.
+        normalized = normalize_environment(data)
+        if normalized.issues:
+            raise ValueError("; ".join(issue.message for issue in normalized.issues))
+        return normalized.data
+
 
 class EnvironmentCatalog(StrictModel):
     environments: list[EnvironmentConfig] = Field(default_factory=list)
+
+    # Set by the loader when the catalog came from its own file (relative paths resolve against it).
+    source_path: str | None = Field(default=None, exclude=True)
 
 
 # --------------------------------------------------------------------------- attributes
@@ -81,6 +95,8 @@ class ChatRole(StrEnum):
 class TextMessage(StrictModel):
     role: ChatRole
     content: str
+
+    _role_in_any_case = field_validator("role", mode="before")(normalize_role)
 
 
 class SampledAttributeValue(StrictModel):
@@ -179,6 +195,8 @@ class MultiTurnAttribute(StrictModel):
     max_tool_rounds: int = Field(default=5, ge=1)
     user_stop_marker: str = "[END_CONVERSATION]"
 
+    _role_keys_in_any_case = field_validator("role_instruction_messages", mode="before")(normalize_role_keys)
+
 
 class StrategyParams(StrictModel):
     sampled_attributes: list[SampledAttribute] = Field(default_factory=list)
@@ -249,6 +267,18 @@ class InferenceConfig(StrictModel):
     roles: RoleModels = Field(default_factory=RoleModels)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     prices: dict[str, dict[str, float]] | None = None  # model -> {input, output, cache_read, cache_write} per 1M
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> InferenceConfig:
+        # oumi puts `engine` here, the seed under `model`; both readers see the same value afterwards.
+        if self.engine and self.model.engine and self.engine.upper() != self.model.engine.upper():
+            raise ValueError(
+                f"engine is given twice with different values ('{self.engine}' here, "
+                f"'{self.model.engine}' under model); keep one"
+            )
+        self.model.engine = self.model.engine or self.engine
+        self.engine = self.engine or self.model.engine
+        return self
 
 
 # --------------------------------------------------------------------------- top level
