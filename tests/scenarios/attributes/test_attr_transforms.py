@@ -1,0 +1,54 @@
+"""Transformed attributes: STRING, LIST, DICT and CHAT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envsim.config.models import TransformedAttribute
+from envsim.scenarios.sampling import SampledValue
+from envsim.scenarios.transforms import apply_transform, missing_template_field
+
+VALUES = {"tone": SampledValue("tone", "Tone", "", "calm", "Calm", "slow"), "q": "Where is it?"}
+
+
+def transform(strategy: dict[str, Any]) -> Any:
+    attr = TransformedAttribute.model_validate({"id": "t", "transformation_strategy": strategy})
+    return apply_transform(attr, VALUES, "strategy_params.transformed_attributes[0]")
+
+
+def test_string() -> None:
+    assert transform({"type": "STRING", "string_transform": "{tone}: {q}"}) == "Calm: Where is it?"
+
+
+def test_list() -> None:
+    assert transform({"type": "LIST", "list_transform": ["{tone}", "{q}", "lit"]}) == ["Calm", "Where is it?", "lit"]
+
+
+def test_dict() -> None:
+    result = transform({"type": "DICT", "dict_transform": {"style": "{tone.description}", "{q}": "{q}"}})
+    assert result == {"style": "slow", "{q}": "Where is it?"}  # keys are literal
+
+
+def test_chat() -> None:
+    result = transform(
+        {
+            "type": "CHAT",
+            "chat_transform": [
+                {"role": "SYSTEM", "content": "Be {tone}."},
+                {"role": "USER", "content": "{q}"},
+                {"role": "ASSISTANT", "content": "On its way."},
+            ],
+        }
+    )
+    assert result == {
+        "messages": [
+            {"role": "system", "content": "Be Calm."},
+            {"role": "user", "content": "Where is it?"},
+            {"role": "assistant", "content": "On its way."},
+        ]
+    }
+
+
+def test_missing_template_field_is_reported() -> None:
+    attr = TransformedAttribute.model_validate({"id": "t", "transformation_strategy": {"type": "LIST"}})
+    assert missing_template_field(attr) == "list_transform"
