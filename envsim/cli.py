@@ -32,6 +32,38 @@ def version() -> None:
     console.print(__version__)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def validate(
+    ctx: typer.Context,
+    config: str = typer.Argument(..., help="A config file, or an environment catalog file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a value: --set a.b[0].c=VALUE (repeatable)."),
+) -> None:
+    """Check a config or catalog: print "ok" and a summary, or every error (exit code 0 / 1).
+
+    The seed's override form works too: `envsim validate CONFIG --inference_config.generation.temperature 0.5`.
+    """
+    from rich.text import Text
+
+    from envsim.config.loader import load_config_or_catalog
+    from envsim.config.overrides import split_seed_style_args
+    from envsim.config.summary import build_summary, render_summary
+    from envsim.errors import ConfigErrors
+
+    try:
+        loaded = load_config_or_catalog(config, [*set_, *split_seed_style_args(list(ctx.args))])
+    except ConfigErrors as exc:
+        count = len(exc.errors)
+        err_console.print(Text(f"{count} error{'s' if count != 1 else ''} in {config}", style="bold red"))
+        for error in exc.errors:
+            err_console.print(Text(error.render()), soft_wrap=True)
+        raise typer.Exit(1) from None
+    except EnvsimError as exc:
+        err_console.print(Text("error: ", style="bold red") + Text(exc.render()))
+        raise typer.Exit(1) from None
+    console.print(Text("ok", style="bold green"))
+    console.print(render_summary(build_summary(loaded)))
+
+
 def main() -> None:
     try:
         app()
