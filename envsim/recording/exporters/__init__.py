@@ -73,7 +73,11 @@ def export_traces(
             report.kept_with_tool_errors += has_tool_error(trace)
             yield jsonl.dumps_line(build(trace, options))
 
-    jsonl.atomic_write_bytes(report.path, lines())
+    try:
+        jsonl.atomic_write_bytes(report.path, lines())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise EnvsimError(f"cannot write {report.path}: {reason}", hint="choose another --out file") from exc
     report.skipped = dict(sorted(skipped.items()))
     return report
 
