@@ -38,7 +38,11 @@ TICKETS_SCHEMA = {
     },
 }
 CREATE = {"id": "create_ticket", "parameters": {"type": "object", "properties": {"subject": {"type": "string"}}}}
-GET = {"id": "get_ticket", "read_only": True, "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}
+GET = {
+    "id": "get_ticket",
+    "read_only": True,
+    "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
+}
 
 
 def directory(**extra: Any) -> EnvironmentConfig:
@@ -118,7 +122,7 @@ async def test_history_is_shown_only_when_configured() -> None:
 async def test_bad_replies_are_re_asked_with_the_exact_problem_and_usage_is_summed() -> None:
     model = ScriptedModel(
         [
-            ScriptStep(ModelResponse(message=Message.assistant("sure thing!"), usage=Usage(requests=1, input_tokens=5))),
+            ModelResponse(message=Message.assistant("sure thing!"), usage=Usage(requests=1, input_tokens=5)),
             reply({"uid": 3}, tokens=7),
             reply({"user_id": "U-1"}, tokens=11),
         ]
@@ -169,7 +173,7 @@ async def test_model_failures_propagate() -> None:
 
 
 def test_synthetic_environment_without_a_model_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="'directory' is synthetic .* no model was given") as info:
+    with pytest.raises(ConfigError, match=r"'directory' is synthetic .* no model was given") as info:
         EnvironmentSet.build([directory()])
     assert info.value.location == "environments[0]"
 
