@@ -1,0 +1,276 @@
+"""Public entry points: run a config end to end.
+
+    summary = envsim.api.run("examples/support.yaml", out_dir="runs/support")      # sync
+    summary = await envsim.api.run_config(config, out_dir=..., num_samples=10)      # async
+
+Wiring: config -> role models -> attribute pipeline -> environments -> episodes (Runner) -> run
+directory -> the seed's dataset file at `output_path`. Re-running on the same `out_dir` resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envsim.canonical import stable_hash
+from envsim.config.loader import load_config
+from envsim.config.models import EnvironmentConfig, MultiTurnAttribute, SynthConfig
+from envsim.config.paths import resolve_path
+from envsim.environments.catalog import EnvironmentSet
+from envsim.errors import ConfigError
+from envsim.models.base import GenerationParams, Usage
+from envsim.models.stack import build_role_models
+from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
+from envsim.recording.dataset import DatasetReport
+from envsim.scenarios.attributes import AttributePipeline
+from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode
+from envsim.simulation.runner import ProgressCallback, Runner, RunProgress
+
+CONVERSATION_ROLES = ("planner", "user", "assistant")
+
+
+@dataclass
+class RunSummary:
+    """How a run went. Counts are for the whole run directory (earlier invocations included)."""
+
+    run_dir: Path
+    state: RunState
+    total: int
+    done: int
+    failed: int
+    skipped: int  # finished before this invocation (resume)
+    elapsed_s: float
+    usage: Usage
+    usage_by_role: dict[str, Usage] = field(default_factory=dict)
+    output_path: Path | None = None
+    dataset_written: int = 0
+    recent_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """A run succeeded when it completed and produced at least one successful episode."""
+        return self.state is RunState.DONE and (self.done > 0 or self.total == 0)
+
+
+def episode_seed(run_seed: int, sample_index: int, trial: int = 0) -> int:
+    """Independent, reproducible per-episode seeds (not run_seed + i, which makes runs overlap)."""
+    return int(stable_hash(["envsim-episode", run_seed, sample_index, trial])[:12], 16)
+
+
+def default_out_dir(config_path: str | Path) -> Path:
+    return Path("runs") / Path(config_path).stem
+
+
+def generation_params(config: SynthConfig) -> GenerationParams:
+    gen = config.inference_config.generation
+    return GenerationParams(
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        max_tokens=gen.max_new_tokens,
+        seed=gen.seed,
+        stop=gen.stop_strings,
+    )
+
+
+def the_conversation(config: SynthConfig) -> MultiTurnAttribute:
+    conversations = config.strategy_params.multiturn_attributes
+    where = "strategy_params.multiturn_attributes"
+    if not conversations:
+        raise ConfigError(
+            "the config has no multi-turn attribute, so there is no conversation to simulate",
+            file=config.source_path,
+            location=where,
+            hint="add one entry with id, role_instruction_messages (USER, ASSISTANT) and min/max_turns",
+        )
+    if len(conversations) > 1:
+        ids = ", ".join(c.id for c in conversations)
+        raise ConfigError(
+            f"the config has {len(conversations)} multi-turn attributes ({ids}); a run simulates one conversation",
+            file=config.source_path,
+            location=where,
+            hint="keep one multi-turn attribute per config (split the others into their own configs)",
+        )
+    conversation = conversations[0]
+    if conversation.min_turns > conversation.max_turns:
+        raise ConfigError(
+            f"min_turns ({conversation.min_turns}) is larger than max_turns ({conversation.max_turns})",
+            file=config.source_path,
+            location=f"{where}[0]",
+            hint="make min_turns <= max_turns",
+        )
+    return conversation
+
+
+def _prepare_config(
+    config: str | Path | SynthConfig, overrides: list[str] | None, num_samples: int | None, seed: int | None
+) -> SynthConfig:
+    if isinstance(config, SynthConfig):
+        if overrides:
+            raise ConfigError("overrides apply to config files", hint="change the SynthConfig object instead")
+        loaded = config
+    else:
+        loaded = load_config(config, overrides)
+    update: dict[str, Any] = {}
+    if num_samples is not None:
+        if num_samples < 1:
+            raise ConfigError(f"--num-samples must be at least 1, got {num_samples}", hint="pass a positive number")
+        update["num_samples"] = num_samples
+    if seed is not None:
+        update["seed"] = seed
+    prepared = loaded.model_copy(update=update) if update else loaded
+    prepared.source_path = loaded.source_path  # excluded field: keep it explicitly
+    return prepared
+
+
+def _environment_configs(config: SynthConfig) -> tuple[list[EnvironmentConfig], Path]:
+    catalog = config.environment_config
+    if catalog is None:
+        return [], _config_dir(config)
+    source = getattr(catalog, "source_path", None) or config.source_path
+    return list(catalog.environments), Path(source).parent if source else Path.cwd()
+
+
+def _config_dir(config: SynthConfig) -> Path:
+    return Path(config.source_path).parent if config.source_path else Path.cwd()
+
+
+def _specs(config: SynthConfig) -> Iterator[EpisodeSpec]:
+    for index in range(config.num_samples):
+        yield EpisodeSpec(episode_id=episode_id_for(index), seed=episode_seed(config.seed, index), sample_index=index)
+
+
+async def run_config(
+    config: str | Path | SynthConfig,
+    *,
+    out_dir: str | Path | None = None,
+    model_override: str | None = None,
+    overrides: list[str] | None = None,
+    num_samples: int | None = None,
+    seed: int | None = None,
+    no_cache: bool = False,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+    status_interval_s: float = 2.0,
+) -> RunSummary:
+    """Run (or resume) a config into `out_dir` and write its dataset file; see `RunSummary`.
+
+    Raises ConfigError(s) for config problems, RunError when `out_dir` belongs to a different config
+    (unless `force`), ModelAuthError / CircuitOpenError when the run had to stop (status ERROR), and
+    CancelledError when cancelled (status CANCELLED; run again to resume).
+    """
+    started = time.perf_counter()
+    cfg = _prepare_config(config, overrides, num_samples, seed)
+    conversation = the_conversation(cfg)
+    base_dir = _config_dir(cfg)
+    if out_dir is None:
+        out_dir = default_out_dir(cfg.source_path or "envsim-run")
+    run_path = Path(out_dir)
+    cache_setting = cfg.inference_config.cache
+    cache_dir = resolve_path(cfg, cache_setting.path) if cache_setting.path else run_path.parent / ".envsim_cache"
+    env_configs, env_base_dir = _environment_configs(cfg)
+    params = generation_params(cfg)
+
+    models = build_role_models(
+        cfg.inference_config,
+        base_dir=base_dir,
+        cache_dir=cache_dir,
+        no_cache=no_cache or not cache_setting.enabled,
+        model_override=model_override,
+    )
+    try:
+        attributes = AttributePipeline.from_config(cfg, model=models["attribute"], base_dir=base_dir)
+
+        def build_environments(initial_states: Any) -> EnvironmentSet:
+            return EnvironmentSet.build(
+                env_configs,
+                model=models["environment"],
+                base_dir=env_base_dir,
+                cache_dir=cache_dir / "tools",
+                initial_states=dict(initial_states) if initial_states else None,
+                only=conversation.available_environments,
+                generation=params,
+            )
+
+        # Fail fast on environment and tool-selection errors instead of failing every episode.
+        build_environments(None).tool_specs(list(conversation.available_tools) or None)
+
+        async def sample_attributes(spec: EpisodeSpec) -> Any:
+            return await attributes.sample(spec.sample_index, cfg.seed, spec.episode_id)
+
+        deps = EpisodeDeps(
+            conversation=conversation,
+            models=models,
+            environments=build_environments,
+            attributes=sample_attributes,
+            params={role: params for role in CONVERSATION_ROLES},
+            max_validation_attempts=cfg.inference_config.remote_params.max_validation_retries + 1,
+        )
+        manifest = RunManifest.create(
+            cfg, seed=cfg.seed, models={role: models[role].name for role in (*CONVERSATION_ROLES, "environment")}
+        )
+        with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
+
+            async def simulate(spec: EpisodeSpec) -> Any:
+                try:
+                    return await simulate_episode(spec, deps)
+                finally:
+                    models.episode_finished(spec.episode_id)
+
+            runner = Runner(
+                _specs(cfg),
+                simulate,
+                run_dir,
+                num_workers=cfg.inference_config.remote_params.num_workers,
+                total=cfg.num_samples,
+                on_progress=on_progress,
+                status_interval_s=status_interval_s,
+            )
+            progress = await runner.run()
+            report = _write_dataset(cfg, run_dir)
+            status = run_dir.status()
+        return _summary(run_path, status.state, cfg, progress, status.done, status.failed, started, report)
+    finally:
+        await models.aclose()
+
+
+def _write_dataset(config: SynthConfig, run_dir: RunDirectory) -> DatasetReport | None:
+    if not config.output_path:
+        return None
+    output = resolve_path(config, config.output_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return write_dataset(run_dir.traces(), output, passthrough=config.strategy_params.passthrough_attributes)
+
+
+def _summary(
+    run_path: Path,
+    state: RunState,
+    config: SynthConfig,
+    progress: RunProgress,
+    done: int,
+    failed: int,
+    started: float,
+    report: DatasetReport | None,
+) -> RunSummary:
+    return RunSummary(
+        run_dir=run_path,
+        state=state,
+        total=config.num_samples,
+        done=done,
+        failed=failed,
+        skipped=progress.skipped,
+        elapsed_s=time.perf_counter() - started,
+        usage=progress.usage,
+        usage_by_role=dict(progress.usage_by_role),
+        output_path=report.path if report else None,
+        dataset_written=report.written if report else 0,
+        recent_errors=list(progress.last_errors),
+    )
+
+
+def run(config: str | Path | SynthConfig, **kwargs: Any) -> RunSummary:
+    """Synchronous `run_config` (same keyword arguments), for scripts and notebooks without a loop."""
+    return asyncio.run(run_config(config, **kwargs))

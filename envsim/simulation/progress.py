@@ -1,0 +1,99 @@
+"""Terminal display of a run: a live panel while it runs and a summary table at the end (rich).
+
+`LiveRunDisplay.update` is a `Runner` progress callback: it only stores the latest snapshot; rich
+redraws a few times per second on its own, so a fast run never spends its time repainting.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from envsim.models.base import Usage
+from envsim.simulation.runner import RunProgress
+
+if TYPE_CHECKING:
+    from envsim.api import RunSummary
+
+
+def format_cost(usage: Usage) -> str:
+    return "n/a (unknown price)" if usage.cost_usd is None else f"${usage.cost_usd:,.4f}"
+
+
+def format_tokens(usage: Usage) -> str:
+    text = f"{usage.input_tokens:,} in / {usage.output_tokens:,} out"
+    if usage.cache_read_tokens:
+        text += f" / {usage.cache_read_tokens:,} cache read"
+    if usage.cache_hits:
+        text += f" ({usage.cache_hits:,} cached replies)"
+    return text
+
+
+def progress_view(progress: RunProgress, title: str) -> RenderableType:
+    total = progress.total
+    finished = progress.finished + progress.skipped
+    bar = ProgressBar(total=float(total or max(finished, 1)), completed=float(finished), width=40)
+    head = Text.assemble((title, "bold"), f"  {finished}/{total if total is not None else '?'} episodes")
+    stats = Text(
+        f"done {progress.done}  failed {progress.failed}  in flight {progress.in_flight}"
+        + (f"  resumed past {progress.skipped}" if progress.skipped else "")
+        + f"  |  {progress.episodes_per_min:,.1f} episodes/min  |  tokens {format_tokens(progress.usage)}"
+        + f"  |  cost {format_cost(progress.usage)}"
+    )
+    parts: list[RenderableType] = [head, bar, stats]
+    if progress.last_errors:
+        parts.append(Text("last failure: " + progress.last_errors[-1][:300], style="yellow"))
+    return Group(*parts)
+
+
+class LiveRunDisplay:
+    def __init__(self, console: Console, title: str) -> None:
+        self.title = title
+        self._latest = RunProgress(total=None)
+        self._live = Live(console=console, refresh_per_second=4, get_renderable=self._render, transient=False)
+
+    def _render(self) -> RenderableType:
+        return progress_view(self._latest, self.title)
+
+    def update(self, progress: RunProgress) -> None:
+        self._latest = progress
+
+    def __enter__(self) -> LiveRunDisplay:
+        self._live.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._live.stop()
+
+
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(title=f"run {summary.run_dir} — {summary.state}", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("episodes", f"{summary.done + summary.failed}/{summary.total}")
+    table.add_row("succeeded", str(summary.done))
+    table.add_row("failed", str(summary.failed))
+    if summary.skipped:
+        table.add_row("finished before resume", str(summary.skipped))
+    table.add_row("time", f"{summary.elapsed_s:,.1f} s")
+    new = summary.done + summary.failed - summary.skipped
+    if summary.elapsed_s > 0 and new > 0:
+        table.add_row("throughput", f"{60 * new / summary.elapsed_s:,.1f} episodes/min")
+    table.add_row("tokens", format_tokens(summary.usage))
+    for role, usage in sorted(summary.usage_by_role.items()):
+        table.add_row(f"  {role}", f"{usage.requests:,} requests, {format_tokens(usage)}")
+    table.add_row("cost", format_cost(summary.usage))
+    if summary.output_path is not None:
+        table.add_row("dataset", f"{summary.output_path} ({summary.dataset_written} samples)")
+    table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
+    for error in summary.recent_errors[-3:]:
+        table.add_row("recent failure", Text(error[:300], style="yellow"))
+    return table
