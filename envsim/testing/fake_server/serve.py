@@ -1,0 +1,88 @@
+"""Run the fake model server in the foreground (`python -m envsim.testing.fake_server`, `envsim fake-server`).
+
+The bound URL is printed alone on the first stdout line, so a parent process (benchmarks,
+`FakeModelServer.start_process`) can read it; SIGINT/SIGTERM stop the server cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections.abc import Callable
+
+from envsim.errors import ConfigError
+from envsim.testing.fake_server.faults import FAULT_KINDS, FaultPlan, Latency
+from envsim.testing.fake_server.server import FakeModelServer
+
+
+def parse_fault_rates(items: list[str]) -> dict[str, float]:
+    """`["rate_limit=0.1", "drop=0.01"]` -> {"rate_limit": 0.1, "drop": 0.01}."""
+    rates: dict[str, float] = {}
+    for item in items:
+        kind, sep, value = item.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = -1.0
+        if not sep or kind not in FAULT_KINDS or not 0.0 <= rate <= 1.0:
+            raise ConfigError(
+                f"bad fault spec {item!r}",
+                hint=f"write KIND=RATE with RATE in [0, 1] and KIND one of: {', '.join(FAULT_KINDS)}",
+            )
+        rates[kind] = rate
+    return rates
+
+
+def make_latency(latency: float, jitter: float = 0.0, seed: int = 0) -> Latency:
+    """A fixed latency, or uniform in [latency - jitter, latency + jitter]."""
+    if jitter <= 0:
+        return latency
+    rng = random.Random(seed)
+    return lambda: max(0.0, rng.uniform(latency - jitter, latency + jitter))
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    handler: str | None = None,
+    api_key: str | None = None,
+    faults: list[str] | None = None,
+    retry_after: float | None = 1.0,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted. `handler` is `module:function` (or `file.py:function`); default: MockModel."""
+    from envsim.models.registry import load_callable
+
+    fn = load_callable(handler) if handler else None
+    plan = FaultPlan(rates=parse_fault_rates(faults or []), retry_after=retry_after)
+    server = FakeModelServer(
+        fn,  # type: ignore[arg-type]
+        latency=make_latency(latency, jitter),
+        faults=plan,
+        api_key=api_key,
+        host=host,
+        port=port,
+        keep_log=False,  # a long-running server must not grow without bound
+    )
+
+    async def main() -> None:
+        await server.start()
+        (announce or _print_url)(server.url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def _print_url(url: str) -> None:
+    print(url, flush=True)

@@ -1,0 +1,153 @@
+"""OpenAI Chat Completions wire format <-> envsim's canonical request and response."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from envsim.messages import FunctionCall, Message, ToolCall, ToolSpec
+from envsim.models.base import GenerationParams, ModelRequest, ModelResponse
+
+
+class WireError(ValueError):
+    """The request body is not a valid request of this wire format (answered with HTTP 400)."""
+
+
+def parse_request(body: dict[str, Any]) -> ModelRequest:
+    raw_messages = body.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise WireError("'messages' must be a non-empty array")
+    if not isinstance(body.get("model"), str):
+        raise WireError("'model' is required")
+    messages = [_message(m, i) for i, m in enumerate(raw_messages)]
+    tools = [_tool(t, i) for i, t in enumerate(body.get("tools") or [])]
+    schema, schema_name = _response_format(body.get("response_format"))
+    stop = body.get("stop")
+    params = GenerationParams(
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        seed=body.get("seed"),
+        stop=[stop] if isinstance(stop, str) else stop,
+    )
+    return ModelRequest(
+        messages=messages,
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=body.get("parallel_tool_calls"),
+        response_schema=schema,
+        response_schema_name=schema_name or "response",
+        params=params,
+    )
+
+
+def _message(m: Any, i: int) -> Message:
+    if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
+        raise WireError(f"messages[{i}]: role must be one of system, developer, user, assistant, tool")
+    role = "system" if m["role"] == "developer" else m["role"]
+    calls = [
+        ToolCall(id=c["id"], function=FunctionCall(name=c["function"]["name"], arguments=c["function"]["arguments"]))
+        for c in m.get("tool_calls") or []
+    ]
+    return Message(
+        role=role,
+        content=_text(m.get("content")),
+        tool_calls=calls or None,
+        tool_call_id=m.get("tool_call_id"),
+        name=m.get("name"),
+    )
+
+
+def _text(content: Any) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    raise WireError("message content must be a string or an array of content parts")
+
+
+def _tool(t: Any, i: int) -> ToolSpec:
+    fn = t.get("function") if isinstance(t, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise WireError(f"tools[{i}]: expected {{type: function, function: {{name, parameters}}}}")
+    return ToolSpec(
+        name=fn["name"],
+        description=fn.get("description") or "",
+        parameters=fn.get("parameters") or {"type": "object", "properties": {}},
+    )
+
+
+def _tool_choice(choice: Any) -> str | None:
+    if choice is None or isinstance(choice, str):
+        return choice
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return choice["function"].get("name")
+    raise WireError("tool_choice must be auto, none, required or {type: function, function: {name}}")
+
+
+def _response_format(fmt: Any) -> tuple[dict[str, Any] | None, str | None]:
+    if not isinstance(fmt, dict):
+        return None, None
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        return spec.get("schema") or {}, spec.get("name")
+    if fmt.get("type") == "json_object":
+        return {"type": "object"}, None
+    return None, None
+
+
+def render_response(response: ModelResponse, *, model: str, index: int, bad_tool_args: bool = False) -> dict[str, Any]:
+    message = response.message
+    wire_message: dict[str, Any] = {"role": "assistant", "content": message.content, "refusal": None}
+    if message.tool_calls:
+        wire_message["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {
+                    "name": c.function.name,
+                    "arguments": c.function.arguments[: max(1, len(c.function.arguments) // 2)]
+                    if bad_tool_args
+                    else c.function.arguments,
+                },
+            }
+            for c in message.tool_calls
+        ]
+    finish = response.finish_reason or ("tool_calls" if message.tool_calls else "stop")
+    usage = response.usage
+    prompt = usage.input_tokens + usage.cache_read_tokens  # OpenAI counts cached tokens inside prompt_tokens
+    return {
+        "id": f"chatcmpl-fake{index:08d}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_envsim_fake",
+        "choices": [{"index": 0, "message": wire_message, "finish_reason": finish, "logprobs": None}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": usage.output_tokens,
+            "total_tokens": prompt + usage.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        },
+    }
+
+
+_ERROR_TYPES = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", "overloaded"),
+}
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    kind, code = _ERROR_TYPES.get(status, ("server_error", None))
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
