@@ -49,3 +49,8 @@ def minimal_pdf(text: str) -> bytes:
         out += f"{offset:010d} 00000 n \n".encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n".encode()
     return bytes(out)
+
+
+@pytest.fixture
+def make_pdf() -> Callable[[str], bytes]:
+    return minimal_pdf
