@@ -200,6 +200,40 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command("fake-server")
+def fake_server(
+    port: int = typer.Option(8765, help="Port on 127.0.0.1 (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    latency: float = typer.Option(0.0, help="Seconds before each answer."),
+    jitter: float = typer.Option(0.0, help="Latency varies uniformly by +- this many seconds."),
+    handler: str | None = typer.Option(None, help="module:function computing replies (default: the mock model)."),
+    api_key: str | None = typer.Option(None, help="Key clients must send (default: any key is accepted)."),
+    fault: list[str] = typer.Option([], help="Inject faults, KIND=RATE (e.g. rate_limit=0.05); repeatable."),
+) -> None:
+    """Serve a fake OpenAI/Anthropic model endpoint, to run configs offline (Ctrl-C stops it).
+
+    Point a model at it: `openai:<name>@<URL>/v1`, or engine OPENAI / ANTHROPIC with base_url."""
+    from envsim.testing.fake_server.serve import serve
+
+    def announce(url: str) -> None:
+        console.print(url, highlight=False)
+        err_console.print(f"OpenAI base_url: {url}/v1   Anthropic base_url: {url}   (Ctrl-C stops)")
+
+    try:
+        serve(
+            host=host,
+            port=port,
+            latency=latency,
+            jitter=jitter,
+            handler=handler,
+            api_key=api_key,
+            faults=fault,
+            announce=announce,
+        )
+    except EnvsimError as exc:
+        _print_user_error(exc)
+
+
 def main() -> None:
     try:
         app()
