@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import jsonschema
+from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from envsim.canonical import canonical_json
@@ -86,9 +87,37 @@ def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
     validator = _validator(canonical_json(schema))
     lines = []
     for error in validator.iter_errors(value):
-        lines.append((list(map(str, error.absolute_path)), f"at {pointer(error.absolute_path)}: {error.message}"))
+        for path, message in _explain(error):
+            lines.append((list(map(str, path)), f"at {pointer(path)}: {message}"))
     lines.sort(key=lambda item: item[0])
     return [line for _, line in lines]
+
+
+def _explain(error: jsonschema.ValidationError) -> list[tuple[Any, str]]:
+    """The errors worth showing for `error`.
+
+    "{} is not valid under any of the given schemas" says nothing; when all but one branch of an
+    anyOf/oneOf fail merely on type (e.g. `Optional[Address]` = Address | null), the value was clearly
+    meant for that branch, so its own errors are shown instead.
+    """
+    here = (error.absolute_path, error.message)
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return [here]
+    by_branch: dict[Any, list[jsonschema.ValidationError]] = {}
+    for sub in error.context:
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    meant = [errs for errs in by_branch.values() if not _wrong_type_only(errs)]
+    if len(meant) == 1:
+        return [detail for sub in meant[0] for detail in _explain(sub)]
+    closest = best_match(error.context)
+    if closest is None:
+        return [here]
+    hint = f"closest: at {pointer(closest.absolute_path)}: {closest.message}"
+    return [(error.absolute_path, f"{error.message} ({hint})")]
+
+
+def _wrong_type_only(errors: list[jsonschema.ValidationError]) -> bool:
+    return all(e.validator in ("type", "const", "enum") and not e.relative_path for e in errors)
 
 
 def check_schema(schema: Any) -> list[str]:

@@ -81,3 +81,15 @@ def test_check_schema_reports_a_broken_schema() -> None:
     assert check_schema({"type": "object"}) == []
     assert check_schema({"type": "objec"})
     assert check_schema([1]) == ["a JSON Schema must be an object, got list"]
+
+
+def test_optional_values_report_the_real_problem_not_the_anyof() -> None:
+    schema = {"type": "object", "properties": {"x": {"anyOf": [{"type": "integer", "minimum": 3}, {"type": "null"}]}}}
+    assert schema_errors(schema, {"x": 1}) == ["at /x: 1 is less than the minimum of 3"]
+    assert schema_errors(schema, {"x": None}) == []
+
+
+def test_ambiguous_anyof_names_the_closest_branch() -> None:
+    schema = {"anyOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["error"]}]}
+    (line,) = schema_errors(schema, {})
+    assert line.startswith("at /: {} is not valid under any of the given schemas (closest: ")
