@@ -17,11 +17,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from envsim.config.locations import Loc, PathMap, format_loc, parse_loc
-from envsim.config.models import EnvironmentCatalog, SynthConfig
+from envsim.config.models import EnvironmentCatalog, EnvironmentConfig, SynthConfig
 from envsim.config.overrides import OVERRIDE_FILE, apply_overrides
 from envsim.config.pydantic_errors import explain_validation_error
 from envsim.config.spellings import normalize_environment
-from envsim.config.validation import CONFIG_ENVIRONMENTS, validate_catalog, validate_config
+from envsim.config.validation import (
+    CATALOG_ENVIRONMENTS,
+    CONFIG_ENVIRONMENTS,
+    validate_catalog,
+    validate_config,
+    validate_environments,
+)
 from envsim.config.yaml_source import YamlDocument, read_yaml
 from envsim.errors import ConfigError, ConfigErrors
 
@@ -98,6 +104,20 @@ class _Load:
             out.append(source.error(loc[len(source.mount) :], error.message, error.hint))
         return out
 
+    def validate_catalog(self, data: Any, source: _Source, prefix: Loc) -> EnvironmentCatalog | None:
+        """Validate a catalog; when it is broken, still run the semantic checks on its valid environments."""
+        catalog = self.validate(EnvironmentCatalog, data, source)
+        if catalog is None:
+            envs = data.get("environments") if isinstance(data, dict) else None
+            valid = []
+            for i, env in enumerate(envs if isinstance(envs, list) else []):
+                try:
+                    valid.append((i, EnvironmentConfig.model_validate(env)))
+                except ValidationError:
+                    continue  # already reported with the whole catalog
+            self.errors += self.relocate(validate_environments(valid, prefix))
+        return catalog
+
     def validate(self, model: type[BaseModel], data: Any, source: _Source) -> Any:
         try:
             return model.model_validate(data)
@@ -137,7 +157,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SynthCo
 
     catalog = _catalog_of(raw, main, path, from_path, catalog_overrides, state)
     config = state.validate(SynthConfig, raw, main)
-    environments = state.validate(EnvironmentCatalog, catalog.data, catalog.source) if catalog else None
+    environments = state.validate_catalog(catalog.data, catalog.source, CONFIG_ENVIRONMENTS) if catalog else None
     catalog_ok = environments is not None or (catalog is None and not from_path)
 
     if config is not None:
@@ -150,7 +170,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SynthCo
     elif environments is not None:
         state.errors += state.relocate(validate_catalog(environments, CONFIG_ENVIRONMENTS))
     if state.errors:
-        raise ConfigErrors(state.errors)
+        raise ConfigErrors(_unique(state.errors))
     assert config is not None
     return config
 
@@ -167,12 +187,12 @@ def load_environment_catalog(path: str | Path, overrides: list[str] | None = Non
         data = apply_overrides(data, overrides, model=EnvironmentCatalog)
     if data is not None:
         data = _normalize_catalog(data, source, path.parent, state)
-    catalog = state.validate(EnvironmentCatalog, data, source) if data is not None else None
+    catalog = state.validate_catalog(data, source, CATALOG_ENVIRONMENTS) if data is not None else None
     if catalog is not None:
         catalog.source_path = str(path.resolve())
         state.errors += state.relocate(validate_catalog(catalog))
     if state.errors:
-        raise ConfigErrors(state.errors)
+        raise ConfigErrors(_unique(state.errors))
     assert catalog is not None
     return catalog
 
@@ -313,6 +333,18 @@ def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, sta
     params["initial_state"] = value
     # Problems found in the loaded state are reported at the key that named the file.
     source.paths.add((*loc, "state_params", "initial_state"), source.paths.to_original(path_loc))
+
+
+def _unique(errors: list[ConfigError]) -> list[ConfigError]:
+    # A spelling problem is found by the loader (with a fix) and again by the model's own check.
+    seen: set[tuple[str | None, str | None, str]] = set()
+    out = []
+    for error in errors:
+        key = (error.file, error.location, error.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(error)
+    return out
 
 
 def _reason(exc: Exception) -> str:

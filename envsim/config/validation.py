@@ -69,9 +69,17 @@ def validate_catalog(
     catalog: EnvironmentCatalog, prefix: Loc = CATALOG_ENVIRONMENTS, *, file: str | None = None
 ) -> list[ConfigError]:
     """Semantic errors of an environment catalog; `prefix` is where its list of environments lives."""
-    out = _Collector(file if file is not None else catalog.source_path)
+    pairs = list(enumerate(catalog.environments))
+    return validate_environments(pairs, prefix, file=file if file is not None else catalog.source_path)
+
+
+def validate_environments(
+    environments: list[tuple[int, EnvironmentConfig]], prefix: Loc = CATALOG_ENVIRONMENTS, *, file: str | None = None
+) -> list[ConfigError]:
+    """Semantic errors of (index, environment) pairs: also usable on the valid part of a broken catalog."""
+    out = _Collector(file)
     first_env: dict[str, int] = {}
-    for i, env in enumerate(catalog.environments):
+    for i, env in environments:
         loc = (*prefix, i)
         if env.id in first_env:
             out.add(
