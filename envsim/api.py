@@ -208,6 +208,7 @@ async def run_config(
             attributes=sample_attributes,
             params={role: params for role in CONVERSATION_ROLES},
             max_validation_attempts=cfg.inference_config.remote_params.max_validation_retries + 1,
+            usage_of=models.tracker.episode,
         )
         manifest = RunManifest.create(
             cfg, seed=cfg.seed, models={role: models[role].name for role in (*CONVERSATION_ROLES, "environment")}

@@ -81,6 +81,10 @@ class EpisodeDeps:
     params: Mapping[str, GenerationParams] = field(default_factory=dict)  # role -> generation params
     max_validation_attempts: int = 3
     use_planner: bool = True
+    # The model layer's own per-episode accounting (e.g. `RoleModels.tracker.pop_episode`): when given,
+    # it is what the trace records, since it also sees calls the roles cannot (failed structured-output
+    # attempts, synthetic tools, generated attributes). Otherwise the roles' replies are summed.
+    usage_of: Callable[[str], Mapping[str, Usage]] | None = None
 
 
 def role_instruction(conversation: MultiTurnAttribute, role: str) -> str:
@@ -110,8 +114,15 @@ class _EpisodeState:
     envs: EpisodeEnvironments | None = None
     turns: int = 0
 
-    def trace(self, caller: RoleCaller, termination: TerminationReason, error: str | None = None) -> Trace:
+    def trace(
+        self,
+        caller: RoleCaller,
+        termination: TerminationReason,
+        error: str | None = None,
+        usage_of: Callable[[str], Mapping[str, Usage]] | None = None,
+    ) -> Trace:
         failed = error is not None
+        usage = dict(usage_of(self.spec.episode_id)) if usage_of is not None else caller.usage
         return Trace(
             episode_id=self.spec.episode_id,
             scenario_id=self.spec.scenario_id,
@@ -131,7 +142,7 @@ class _EpisodeState:
             termination=termination,
             error=error,
             turns=self.turns,
-            usage=dict(sorted(caller.usage.items())),
+            usage=dict(sorted(usage.items())),
             wall_time_s=time.perf_counter() - self.started,
         )
 
@@ -141,21 +152,20 @@ async def simulate_episode(spec: EpisodeSpec, deps: EpisodeDeps) -> Trace:
     conversation = deps.conversation
     state = _EpisodeState(spec=spec, conversation_id=conversation.id, started=time.perf_counter())
     caller = RoleCaller(deps.models, episode_id=spec.episode_id, params=deps.params)
+    error: str | None = None
     try:
         termination = await _run(spec, deps, state, caller)
     except RoleModelError as exc:
-        return state.trace(caller, TerminationReason.MODEL_ERROR, exc.render())
+        termination, error = TerminationReason.MODEL_ERROR, exc.render()
     except EnvironmentStepError as exc:
-        return state.trace(caller, TerminationReason.ENVIRONMENT_ERROR, exc.render())
+        termination, error = TerminationReason.ENVIRONMENT_ERROR, exc.render()
     if termination == TerminationReason.TOOL_ROUND_LIMIT:
-        limit = conversation.max_tool_rounds
-        return state.trace(
-            caller,
-            termination,
-            f"turn {state.turns}: the assistant was still calling tools after {limit} tool round(s) and a "
-            "request for a final answer without tools (raise max_tool_rounds if the task needs more calls)",
+        error = (
+            f"turn {state.turns}: the assistant was still calling tools after {conversation.max_tool_rounds} "
+            "tool round(s) and a request for a final answer without tools (raise max_tool_rounds if the task "
+            "needs more calls)"
         )
-    return state.trace(caller, termination)
+    return state.trace(caller, termination, error, deps.usage_of)
 
 
 async def _build_environments(deps: EpisodeDeps, spec: EpisodeSpec) -> EpisodeEnvironments:
@@ -182,7 +192,7 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     state.attributes = attributes.values
     # Generated attributes report their model usage (AttributePipeline's SampleAttributes.usage).
     attribute_usage = getattr(attributes, "usage", None)
-    if isinstance(attribute_usage, Usage):
+    if isinstance(attribute_usage, Usage) and attribute_usage != Usage():
         caller.add_usage("attribute", attribute_usage)
     user_instruction = attributes.render(role_instruction(conversation, "USER"))
     assistant_instruction = attributes.render(role_instruction(conversation, "ASSISTANT"))

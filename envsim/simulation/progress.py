@@ -40,13 +40,13 @@ def progress_view(progress: RunProgress, title: str) -> RenderableType:
     finished = progress.finished + progress.skipped
     bar = ProgressBar(total=float(total or max(finished, 1)), completed=float(finished), width=40)
     head = Text.assemble((title, "bold"), f"  {finished}/{total if total is not None else '?'} episodes")
-    stats = Text(
+    counts = Text(
         f"done {progress.done}  failed {progress.failed}  in flight {progress.in_flight}"
         + (f"  resumed past {progress.skipped}" if progress.skipped else "")
-        + f"  |  {progress.episodes_per_min:,.1f} episodes/min  |  tokens {format_tokens(progress.usage)}"
-        + f"  |  cost {format_cost(progress.usage)}"
+        + f"  |  {progress.episodes_per_min:,.1f} episodes/min"
     )
-    parts: list[RenderableType] = [head, bar, stats]
+    spend = Text(f"tokens {format_tokens(progress.usage)}  |  cost {format_cost(progress.usage)}")
+    parts: list[RenderableType] = [head, bar, counts, spend]
     if progress.last_errors:
         parts.append(Text("last failure: " + progress.last_errors[-1][:300], style="yellow"))
     return Group(*parts)

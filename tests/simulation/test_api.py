@@ -23,7 +23,7 @@ async def test_a_config_runs_end_to_end(write_config: Callable[..., Path], tmp_p
         assert verify_trace(trace) == []
         assert trace.messages[0].content == "You are a travel assistant."
         assert trace.attributes["mood"] in ("calm", "angry")
-        assert trace.usage["assistant"].requests > 0
+        assert trace.usage["assistant"].requests > 0 and trace.usage["planner"].requests > 0
     rows = [json.loads(line) for line in (config.parent / "out/data.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and set(rows[0]) >= {"mood", "chat", "chat_plan"}
     assert rows[0]["chat"]["tools"][0]["function"]["name"] == "get_weather"
