@@ -205,31 +205,56 @@ class AttributePipeline:
         return [t.result() for t in tasks]
 
 
-def validate_attribute_graph(config: SynthConfig, *, base_dir: str | Path | None = None) -> list[ConfigError]:
-    """Every load-time problem of the attributes, as ConfigErrors (for the config loader's validators).
+def validate_attribute_graph(
+    config: SynthConfig, *, base_dir: str | Path | None = None, include_basic: bool = True
+) -> list[ConfigError]:
+    """Every load-time problem of the attributes, as ConfigErrors.
 
-    Reads the sources (to know their fields), checks sampling rates and combinations, references,
-    few-shot indexes, cycles and passthrough names.
+    Reads the sources (to know their fields) and checks sampling rates and combinations, source
+    files and data, references, few-shot indexes and fields, cycles and passthrough names.
+    `include_basic=False` leaves out what `envsim.config.validation` already reports (sampling
+    rates and combination references, missing source files, inline num_shots, clashing config ids),
+    so a user sees each problem once; that is how this check is registered with the config loader.
     """
     file = config.source_path
     params = config.strategy_params
     errors: list[ConfigError] = []
-    try:
-        AttributeSampler(
-            params.sampled_attributes, params.combination_sampling, num_samples=config.num_samples, file=file
-        )
-    except ConfigError as exc:
-        errors.append(exc)
+    if include_basic:
+        try:
+            AttributeSampler(
+                params.sampled_attributes, params.combination_sampling, num_samples=config.num_samples, file=file
+            )
+        except ConfigError as exc:
+            errors.append(exc)
     source_errors: list[EnvsimError] = []
     pools = load_sources(params, _base_dir(config, base_dir), file=file, errors=source_errors)
-    errors.extend(_as_config_error(e, file) for e in source_errors)
-    failed_sources = bool(source_errors)
-    _, graph_errors = build_graph(params, pools, file=file)
-    if failed_sources:
+    for error in source_errors:
+        if include_basic or not _reported_by_loader(error):
+            errors.append(_as_config_error(error, file))
+    _, graph_errors = build_graph(params, pools, file=file, report_declared_duplicates=include_basic)
+    if source_errors:
         # Fields of unreadable sources are unknown; references to them would be noise.
         graph_errors = [e for e in graph_errors if "unknown attribute" not in e.message]
     errors.extend(graph_errors)
     return errors
+
+
+def _reported_by_loader(error: EnvsimError) -> bool:
+    if isinstance(error, ConfigError):
+        return (error.location or "").endswith(".path")  # no such file / no glob match
+    return isinstance(error, DataError) and error.message.startswith("strategy_params.input_examples[")
+
+
+def _validate_for_loader(config: SynthConfig) -> list[ConfigError]:
+    return validate_attribute_graph(config, include_basic=False)
+
+
+def register_validator() -> None:
+    """Add the attribute checks to the config loader's validators (idempotent; done on import)."""
+    from envsim.config.validation import EXTRA_VALIDATORS
+
+    if _validate_for_loader not in EXTRA_VALIDATORS:
+        EXTRA_VALIDATORS.append(_validate_for_loader)
 
 
 def _as_config_error(error: EnvsimError, file: str | None) -> ConfigError:
@@ -237,3 +262,6 @@ def _as_config_error(error: EnvsimError, file: str | None) -> ConfigError:
         return error
     kind = "data" if isinstance(error, DataError) else "source"
     return ConfigError(f"{kind} problem: {error.message}", file=file, location="strategy_params", hint=error.hint)
+
+
+register_validator()

@@ -44,6 +44,17 @@ class Producer:
     config: Any = None  # the config entry (GeneratedAttribute, TransformedAttribute, ...)
     pool: SourcePool | None = None
 
+    @property
+    def declared(self) -> set[str]:
+        """Outputs named by an `id` in the config (not source columns, not derived `_plan` names)."""
+        if self.kind is ProducerKind.SOURCE and self.pool is not None:
+            if self.pool.few_shot:
+                return {str(self.pool.id)}
+            return set(self.outputs) if self.location.startswith("strategy_params.input_documents") else set()
+        if self.kind is ProducerKind.MULTITURN:
+            return {self.label}
+        return set(self.outputs)
+
 
 @dataclass
 class AttributeGraph:
@@ -98,9 +109,17 @@ def _producers(params: StrategyParams, pools: Iterable[SourcePool]) -> Iterator[
 
 
 def build_graph(
-    params: StrategyParams, pools: Iterable[SourcePool], *, file: str | None = None
+    params: StrategyParams,
+    pools: Iterable[SourcePool],
+    *,
+    file: str | None = None,
+    report_declared_duplicates: bool = True,
 ) -> tuple[AttributeGraph, list[ConfigError]]:
-    """The graph and every problem found (an empty list means the attributes are consistent)."""
+    """The graph and every problem found (an empty list means the attributes are consistent).
+
+    With `report_declared_duplicates=False`, two config ids that clash are not reported (the config
+    loader's own checks already do); clashes involving source columns or `_plan` names still are.
+    """
     errors: list[ConfigError] = []
     graph = nx.DiGraph()
     producers: dict[str, Producer] = {}
@@ -111,6 +130,9 @@ def build_graph(
         errors.extend(_config_problems(producer, file))
         for name in producer.outputs:
             if name in defined_by:
+                both_declared = name in defined_by[name].declared and name in producer.declared
+                if both_declared and not report_declared_duplicates:
+                    continue
                 errors.append(
                     ConfigError(
                         f"attribute {name!r} is defined twice: by {defined_by[name].location} and here",
