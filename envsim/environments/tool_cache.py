@@ -25,13 +25,20 @@ _open_lock = threading.Lock()
 class ToolCache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        try:
-            self._cache = diskcache.Cache(str(directory))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot open the tool cache directory {directory}: {exc}",
-                hint="pass a writable cache directory or disable cache_by_input",
-            ) from exc
+        self._handle: diskcache.Cache | None = None
+
+    @property
+    def _cache(self) -> diskcache.Cache:
+        # Opened on first use: building environments must not create directories nobody needs.
+        if self._handle is None:
+            try:
+                self._handle = diskcache.Cache(str(self.directory))
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot open the tool cache directory {self.directory}: {exc}",
+                    hint="pass a writable cache directory or disable cache_by_input",
+                ) from exc
+        return self._handle
 
     @staticmethod
     def key(environment: str, tool: str, arguments: dict[str, Any], state_hash: str | None, definition: str) -> str:
@@ -52,7 +59,9 @@ class ToolCache:
         return len(self._cache)
 
     def close(self) -> None:
-        self._cache.close()
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def open_tool_cache(directory: Path | str | None = None) -> ToolCache:

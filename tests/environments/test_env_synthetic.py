@@ -295,3 +295,12 @@ def test_reply_model_shape() -> None:
     assert SyntheticReply.model_validate({"output": None}).patch == []
     with pytest.raises(ValueError):
         SyntheticReply.model_validate({"patch": []})
+
+
+async def test_cache_directory_is_created_only_when_used(tmp_path: Path) -> None:
+    target = tmp_path / "tools"
+    model = ScriptedModel([reply({"user_id": "U-1"})])
+    envs = EnvironmentSet.build([directory(cache_by_input=True)], model=model, cache_dir=target)
+    assert not target.exists()
+    await call(envs, "lookup_user", {"email": "a@b"})
+    assert target.exists()
