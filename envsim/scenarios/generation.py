@@ -8,6 +8,7 @@ text stays under the attribute's own id when `keep_original_text_attribute` is t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,7 @@ async def _structured(
 ) -> GeneratedValues:
     schema = attribute.output_schema or {}
     usage = Usage()
-    conversation = list(messages)
+    conversation = _with_schema_instruction(messages, schema)
     problem = ""
     reply = ""
     for _attempt in range(max_validation_retries + 1):
@@ -116,6 +117,15 @@ async def _structured(
         attempts=max_validation_retries + 1,
         last_reply=reply,
     )
+
+
+def _with_schema_instruction(messages: list[Message], schema: dict[str, Any]) -> list[Message]:
+    # The schema also goes in the prompt: not every endpoint has a JSON-schema mode.
+    instruction = f"Reply with only a JSON value matching this JSON Schema:\n{json.dumps(schema, ensure_ascii=False)}"
+    if messages and messages[-1].role == "user":
+        last = messages[-1]
+        return [*messages[:-1], Message.user(f"{last.content or ''}\n\n{instruction}")]
+    return [*messages, Message.user(instruction)]
 
 
 def _schema_problem(reply: str, schema: dict[str, Any]) -> str:

@@ -71,6 +71,8 @@ async def test_structured_generation_reasks_with_the_validation_error() -> None:
     assert result.values == {"question": {"name": "Ann"}}
     assert result.usage.requests == 3
     assert model.requests[0].response_schema == SCHEMA
+    first_prompt = model.requests[0].messages[-1].content or ""
+    assert first_prompt.startswith("Write a Calm question") and '"required": ["name"]' in first_prompt
     retry = model.requests[2].messages[-1].content or ""
     assert "name" in retry and "required" in retry  # the schema error is fed back
 
