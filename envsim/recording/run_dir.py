@@ -5,7 +5,10 @@ Layout:
     status.json      where it stands (RunStatus), rewritten atomically
     traces.jsonl     one line per successful episode
     failures.jsonl   one line per failed episode
-    timings.jsonl    wall time and step latencies per episode (kept apart so traces.jsonl is deterministic)
+    timings.jsonl    what depends on the run rather than the conversation: wall time, step latencies, usage
+                     and cache flags, per episode. Kept apart so traces.jsonl is the same bytes whether
+                     responses came from the network or the cache, in one go or after a resume; readers
+                     merge it back, so loaded traces are complete.
 
 A killed writer loses at most the episodes in flight: each finished episode is one flushed line, a torn
 last line is ignored by readers and truncated away on resume, and an episode id is never written twice.
@@ -14,6 +17,7 @@ last line is ignored by readers and truncated away on resume, and an episode id 
 from __future__ import annotations
 
 import heapq
+import json
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -24,6 +28,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from envsim.errors import DataError, RunError
+from envsim.models.base import Usage
 from envsim.recording import jsonl
 from envsim.recording.manifest import RunManifest
 from envsim.recording.status import RunState, RunStatus
@@ -49,16 +54,23 @@ def trace_sort_key(record: dict[str, Any]) -> SortKey:
     return (int(record.get("sample_index", 0)), int(record.get("trial", 0)), str(record["episode_id"]))
 
 
+_STEP_MEASUREMENTS = {"latency_s", "cached", "usage"}
+
+
 def deterministic_record(trace: Trace) -> dict[str, Any]:
-    """The trace as written to traces.jsonl: everything except wall-clock timings."""
-    return trace.model_dump(mode="json", exclude={"wall_time_s": True, "steps": {"__all__": {"latency_s"}}})
+    """The trace as written to traces.jsonl: everything except the run-dependent measurements."""
+    return trace.model_dump(
+        mode="json", exclude={"wall_time_s": True, "usage": True, "steps": {"__all__": _STEP_MEASUREMENTS}}
+    )
 
 
 def timing_record(trace: Trace) -> dict[str, Any]:
+    """The run-dependent measurements of a trace, for timings.jsonl."""
     return {
         "episode_id": trace.episode_id,
         "wall_time_s": trace.wall_time_s,
-        "step_latency_s": [step.latency_s for step in trace.steps],
+        "usage": {role: usage.model_dump(mode="json") for role, usage in trace.usage.items()},
+        "steps": [step.model_dump(mode="json", include=_STEP_MEASUREMENTS) for step in trace.steps],
     }
 
 
@@ -193,7 +205,7 @@ class RunDirectory:
                     f"episode {trace.episode_id!r} is already recorded in {self.path}",
                     hint="skip the ids in finished_episode_ids() when resuming",
                 )
-            # The trace line goes first: a kill between the two writes only loses the timing.
+            # The trace line goes first: a kill between the two writes only loses the measurements.
             self._write(FAILURES_FILE if failed else TRACES_FILE, line)
             self._write(TIMINGS_FILE, timing)
             self._finished.add(trace.episode_id)
@@ -288,14 +300,14 @@ class RunDirectory:
             raise RunError(f"{path} is corrupt: {_first_error(exc)}", hint="resume the run to rewrite it") from exc
 
     def traces(self, include_failed: bool = False) -> Iterator[Trace]:
-        """Stream the recorded episodes (timings merged back), ordered when the files are finalized."""
-        timings = self._timings()
-        streams = [self._iter_file(TRACES_FILE, timings)]
-        if include_failed:
-            streams.append(self._iter_file(FAILURES_FILE, timings))
-        yield from heapq.merge(*streams, key=lambda t: (t.sample_index, t.trial, t.episode_id))
+        """Stream the recorded episodes (measurements merged back), ordered when the files are finalized."""
+        with _TimingsReader(self.path / TIMINGS_FILE) as timings:
+            streams = [self._iter_file(TRACES_FILE, timings)]
+            if include_failed:
+                streams.append(self._iter_file(FAILURES_FILE, timings))
+            yield from heapq.merge(*streams, key=lambda t: (t.sample_index, t.trial, t.episode_id))
 
-    def _iter_file(self, name: str, timings: dict[str, dict[str, Any]]) -> Iterator[Trace]:
+    def _iter_file(self, name: str, timings: _TimingsReader) -> Iterator[Trace]:
         path = self.path / name
         for number, _offset, line in jsonl.iter_lines(path):
             record = jsonl.parse_line(path, number, line)
@@ -308,10 +320,6 @@ class RunDirectory:
                 ) from exc
             _merge_timing(trace, timings.get(trace.episode_id))
             yield trace
-
-    def _timings(self) -> dict[str, dict[str, Any]]:
-        # Small (a few numbers per episode), so it is held in memory while traces stream.
-        return {r["episode_id"]: r for r in jsonl.iter_records(self.path / TIMINGS_FILE)}
 
     def episode_ids(self) -> list[str]:
         return [t.episode_id for t in self.traces(include_failed=True)]
@@ -360,12 +368,42 @@ def load_trace(run_dir: str | os.PathLike[str] | RunDirectory, episode_id: str) 
     )
 
 
+class _TimingsReader:
+    """Random access to timings.jsonl by episode id; holds only an offset per episode, not the records."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.index: dict[str, tuple[int, int]] = {}
+        for number, offset, line in jsonl.iter_lines(path):
+            # a redone episode's last line wins
+            self.index[jsonl.parse_line(path, number, line)["episode_id"]] = (offset, len(line))
+        self.handle: IO[bytes] | None = path.open("rb") if self.index else None
+
+    def get(self, episode_id: str) -> dict[str, Any] | None:
+        where = self.index.get(episode_id)
+        if where is None or self.handle is None:
+            return None
+        self.handle.seek(where[0])
+        return json.loads(self.handle.read(where[1]))
+
+    def __enter__(self) -> _TimingsReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
 def _merge_timing(trace: Trace, timing: dict[str, Any] | None) -> None:
+    """Put the measurements back; a trace whose measurements were lost keeps the defaults (zero)."""
     if not timing:
         return
     trace.wall_time_s = float(timing.get("wall_time_s", 0.0))
-    for step, latency in zip(trace.steps, timing.get("step_latency_s", []), strict=False):
-        step.latency_s = float(latency)
+    trace.usage = {role: Usage.model_validate(u) for role, u in timing.get("usage", {}).items()}
+    for step, measured in zip(trace.steps, timing.get("steps", []), strict=False):
+        step.latency_s = float(measured.get("latency_s", 0.0))
+        step.cached = bool(measured.get("cached", False))
+        step.usage = Usage.model_validate(measured["usage"]) if measured.get("usage") is not None else None
 
 
 def _rewrite_sorted(path: Path, *, fsync: bool) -> list[str]:

@@ -8,10 +8,12 @@ from typing import Any
 
 from envsim.canonical import stable_hash
 from envsim.messages import Message, ToolCall, ToolSpec
+from envsim.models.base import Usage
 from envsim.recording.trace import EpisodeStatus, Plan, PlanTurn, StepRecord, TerminationReason, Trace
 
 INITIAL = {"orders": {"A1": {"status": "late", "item": "lamp"}}}
 CANCELLED = {"orders": {"A1": {"status": "cancelled", "item": "lamp"}}}
+LIVE_USAGE = Usage(requests=3, input_tokens=420, output_tokens=57)
 CANCEL_PATCH = [{"op": "replace", "path": "/orders/A1/status", "value": "cancelled"}]
 
 TOOLS = [
@@ -42,6 +44,7 @@ def make_trace(
     tool_error: str | None = None,  # None | "unrecovered" | "recovered"
     empty: bool = False,
     wall_time_s: float = 1.25,
+    from_cache: bool = False,  # as replayed from the response cache: same content, different measurements
 ) -> Trace:
     """A two-turn conversation: look up an order, then cancel it (one state patch)."""
     lookup = ToolCall.make("get_order", {"order_id": "A1"}, id=f"{episode_id}-c1")
@@ -107,7 +110,7 @@ def make_trace(
     if empty:
         messages = [messages[0]]
         steps = []
-    return Trace(
+    trace = Trace(
         episode_id=episode_id,
         scenario_id=f"scenario-{sample_index}",
         sample_index=sample_index,
@@ -126,7 +129,12 @@ def make_trace(
         error="model failed after 3 attempts" if failed else None,
         turns=0 if empty else 2,
         wall_time_s=wall_time_s,
+        usage={"assistant": Usage(cache_hits=3) if from_cache else LIVE_USAGE},
     )
+    if from_cache:
+        for step in trace.steps:
+            step.cached = True
+    return trace
 
 
 def tool_calls_of(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -43,13 +43,35 @@ def test_append_and_read_back_with_timings(tmp_path: Path) -> None:
     assert load_trace(tmp_path, "ep-2").status == "failed"
 
 
-def test_traces_jsonl_has_no_timing_fields(tmp_path: Path) -> None:
+def test_traces_jsonl_has_no_run_dependent_measurements(tmp_path: Path) -> None:
     with RunDirectory.open(tmp_path, manifest=manifest()) as run:
         run.append_trace(make_trace("ep-1"))
     line = (tmp_path / TRACES_FILE).read_text()
-    assert "wall_time_s" not in line and "latency_s" not in line
+    for field in ("wall_time_s", "latency_s", "usage", "cached"):
+        assert field not in line
     timing = json.loads((tmp_path / TIMINGS_FILE).read_text())
-    assert timing == {"episode_id": "ep-1", "wall_time_s": 1.25, "step_latency_s": [0.1, 0.2]}
+    assert timing["wall_time_s"] == 1.25
+    assert [s["latency_s"] for s in timing["steps"]] == [0.1, 0.2]
+    assert timing["usage"]["assistant"]["input_tokens"] == 420
+
+
+def test_cache_replay_gives_the_same_trace_bytes_and_loads_its_own_measurements(tmp_path: Path) -> None:
+    with RunDirectory.open(tmp_path / "live", manifest=manifest()) as run:
+        run.append_trace(make_trace("ep-1"))
+    with RunDirectory.open(tmp_path / "cached", manifest=manifest()) as run:
+        run.append_trace(make_trace("ep-1", from_cache=True, wall_time_s=0.01))
+    assert (tmp_path / "live" / TRACES_FILE).read_bytes() == (tmp_path / "cached" / TRACES_FILE).read_bytes()
+    (loaded,) = RunDirectory.open(tmp_path / "cached", manifest=None).traces()
+    assert loaded == make_trace("ep-1", from_cache=True, wall_time_s=0.01)
+    assert loaded.usage["assistant"].cache_hits == 3 and all(step.cached for step in loaded.steps)
+
+
+def test_trace_whose_measurements_were_lost_still_loads(tmp_path: Path) -> None:
+    with RunDirectory.open(tmp_path, manifest=manifest()) as run:
+        run.append_trace(make_trace("ep-1"))
+    (tmp_path / TIMINGS_FILE).write_text("")  # killed between the trace line and its measurements
+    (loaded,) = RunDirectory.open(tmp_path, manifest=None).traces()
+    assert loaded.wall_time_s == 0.0 and loaded.messages == make_trace("ep-1").messages
 
 
 def test_duplicate_episode_is_refused(tmp_path: Path) -> None:
