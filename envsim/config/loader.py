@@ -165,8 +165,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SynthCo
         if catalog is not None and environments is not None:
             environments.source_path = str(catalog.file.resolve()) if catalog.file else config.source_path
             config.environment_config = environments
-        if catalog_ok:  # cross-checks against a catalog that failed to load would only add noise
-            state.errors += state.relocate(validate_config(config))
+        # Cross-checks against a catalog that failed to load would only add noise; the rest still runs.
+        state.errors += state.relocate(validate_config(config, environments_loaded=catalog_ok))
     elif environments is not None:
         state.errors += state.relocate(validate_catalog(environments, CONFIG_ENVIRONMENTS))
     if state.errors:

@@ -168,7 +168,7 @@ def render_summary(summary: Summary) -> RenderableType:
     title = f"{summary.kind} {summary.source}" if summary.source else summary.kind
     if summary.num_samples is not None:
         title += f"  ({summary.num_samples} samples)"
-    parts.append(Text(title, style="bold"))
+    parts.append(Text(title, style="bold", no_wrap=True, overflow="ignore"))
     parts.append(_environment_table(summary.environments))
     if summary.kind == "config":
         if summary.attributes:

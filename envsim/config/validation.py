@@ -51,12 +51,16 @@ class _Collector:
         self.errors.append(ConfigError(message, file=self.file, location=format_loc(loc), hint=hint))
 
 
-def validate_config(config: SynthConfig) -> list[ConfigError]:
-    """Every semantic error of a fully built config, including those of `EXTRA_VALIDATORS`."""
+def validate_config(config: SynthConfig, *, environments_loaded: bool = True) -> list[ConfigError]:
+    """Every semantic error of a fully built config, including those of `EXTRA_VALIDATORS`.
+
+    `environments_loaded=False` says the environment catalog failed to load (its errors are already
+    reported): checks that refer to environments are skipped instead of flagging every reference.
+    """
     out = _Collector(config.source_path)
     if config.environment_config is not None:
         out.errors += validate_catalog(config.environment_config, CONFIG_ENVIRONMENTS, file=config.source_path)
-    _check_multiturn(config, out)
+    _check_multiturn(config, out, environments_loaded)
     _check_sampled(config.strategy_params, out)
     _check_attribute_ids(config.strategy_params, out)
     _check_sources(config, out)
@@ -221,10 +225,12 @@ def _check_lookup_table(
                 )
         key = canonical_json(filled)
         if key in seen:
+            first = tool.deterministic_outputs[seen[key]].input
+            literal_duplicate = canonical_json(first) == canonical_json(entry.input)
             out.add(
                 (*entry_loc, "input"),
                 f"duplicate input: entry [{seen[key]}] of this tool's table has the same input"
-                + (" (after filling schema defaults)" if filled != entry.input else ""),
+                + ("" if literal_duplicate else " (after filling schema defaults)"),
                 "remove one of the entries, or make their inputs differ",
             )
         seen.setdefault(key, k)
@@ -254,7 +260,7 @@ def _more(problems: list[str]) -> str | None:
 # --------------------------------------------------------------------------- multiturn
 
 
-def _check_multiturn(config: SynthConfig, out: _Collector) -> None:
+def _check_multiturn(config: SynthConfig, out: _Collector, environments_loaded: bool) -> None:
     envs = config.environment_config.environments if config.environment_config else []
     reported: set[tuple[int, int]] = set()
     for m, attr in enumerate(config.strategy_params.multiturn_attributes):
@@ -266,6 +272,8 @@ def _check_multiturn(config: SynthConfig, out: _Collector) -> None:
                 "make min_turns <= max_turns",
             )
         _check_roles(attr, loc, out)
+        if not environments_loaded:
+            continue
         visible = _visible_environments(attr, envs, loc, out)
         _check_tool_visibility(attr, envs, visible, loc, out, reported)
 
