@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from envsim.scenarios.sampling import SampledValue
 from envsim.templating import TemplateError, find_placeholders, render
@@ -82,3 +86,16 @@ def test_find_placeholders_for_static_analysis() -> None:
         ("tone", ("parent", "description"), None),
     ]
     assert found[1].path == "ex[2].q"
+
+
+@given(st.text())
+def test_escaped_text_renders_back_to_itself(text: str) -> None:
+    escaped = text.replace("{", "{{").replace("}", "}}")
+    assert render(escaped, {}) == text
+    assert find_placeholders(escaped) == []
+
+
+@given(st.text(alphabet="{}.[]0123456789_abx_ ", max_size=30))
+def test_arbitrary_brace_soup_only_ever_fails_with_template_errors(text: str) -> None:
+    with contextlib.suppress(TemplateError):
+        assert isinstance(render(text, {"a": {"b": ["x"]}, "x": "y"}), str)
