@@ -304,3 +304,21 @@ async def test_cache_directory_is_created_only_when_used(tmp_path: Path) -> None
     assert not target.exists()
     await call(envs, "lookup_user", {"email": "a@b"})
     assert target.exists()
+
+
+async def test_concurrent_calls_on_a_stateful_environment_see_each_others_changes() -> None:
+    import asyncio
+
+    async def backend(request: ModelRequest) -> str:
+        prompt = request.messages[-1].content or ""
+        n = len(json.loads(prompt.split("Current state:\n")[1].split("\n\nCall")[0])["tickets"])
+        await asyncio.sleep(0.01)  # both calls are in flight at once
+        patch = [{"op": "add", "path": "/tickets/-", "value": {"id": f"T-{n}", "status": "open"}}]
+        return json.dumps({"output": {"id": f"T-{n}"}, "patch": patch})
+
+    envs = EnvironmentSet.build([helpdesk()], model=FunctionModel(backend))
+    first, second = await asyncio.gather(
+        envs.step(ToolCall.make("create_ticket", {}, id="a")), envs.step(ToolCall.make("create_ticket", {}, id="b"))
+    )
+    assert {first.output["id"], second.output["id"]} == {"T-0", "T-1"}
+    assert [t["id"] for t in envs.states()["helpdesk"]["tickets"]] == ["T-0", "T-1"]
