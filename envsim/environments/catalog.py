@@ -184,7 +184,8 @@ def _build_one(
             spec.name: DeterministicEnvironment.build_table(
                 spec,
                 [(row.input, row.output) for row in tool.deterministic_outputs],
-                *((tool.default_output,) if "default_output" in tool.model_fields_set else ()),
+                has_fallback="default_output" in tool.model_fields_set,
+                fallback=tool.default_output,
             )
             for spec, tool in zip(specs, config.tools, strict=True)
         }

@@ -47,9 +47,13 @@ class DeterministicEnvironment(ToolEnvironment):
         self.tables = tables
 
     @staticmethod
-    def build_table(tool: ToolSpec, rows: list[tuple[dict[str, Any], Any]], fallback: Any = _MISSING) -> LookupTable:
-        """Index `(input, output)` rows; a duplicate input (after defaults) is a ConfigError."""
-        table = LookupTable(fallback=fallback)
+    def build_table(
+        tool: ToolSpec, rows: list[tuple[dict[str, Any], Any]], *, has_fallback: bool = False, fallback: Any = None
+    ) -> LookupTable:
+        """Index `(input, output)` rows; a duplicate input (after defaults) is a ConfigError.
+
+        `has_fallback` says whether `fallback` (which may legitimately be null) answers unmatched calls."""
+        table = LookupTable(fallback=fallback if has_fallback else _MISSING)
         for index, (raw_input, output) in enumerate(rows):
             filled = fill_defaults(tool.parameters, raw_input)
             key = canonical_json(filled)
