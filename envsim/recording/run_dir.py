@@ -124,6 +124,8 @@ class RunDirectory:
             run = cls(root, manifest, writable=True, fsync=fsync)
             run._acquire_lock()
             jsonl.atomic_write_json(root / MANIFEST_FILE, manifest.model_dump(mode="json"), fsync=fsync)
+            for name in (TRACES_FILE, FAILURES_FILE, TIMINGS_FILE):
+                (root / name).touch()  # the layout is complete from the start: readers find every file
             run.set_status(RunState.QUEUED, detail=["created"])
         return run
 

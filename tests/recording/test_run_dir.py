@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envsim.errors import DataError, RunError
 from envsim.recording import RunDirectory, RunManifest, RunState, load_trace
@@ -250,3 +253,17 @@ def test_load_trace_unknown_and_prefix(tmp_path: Path) -> None:
         load_trace(tmp_path, "alpha")
     with pytest.raises(RunError, match=r"no episode 'gamma'.*alpha-1, alpha-2, beta-1"):
         load_trace(tmp_path, "gamma")
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.permutations(range(12)), st.sets(st.integers(0, 11)))
+def test_finalized_bytes_depend_only_on_the_episodes(order: list[int], failed: set[int]) -> None:
+    def record(path: Path, sequence: list[int]) -> tuple[bytes, bytes]:
+        with RunDirectory.open(path, manifest=manifest()) as run:
+            for i in sequence:
+                run.append_trace(make_trace(f"ep-{i:02d}", sample_index=i // 3, trial=i % 3, failed=i in failed))
+            run.finalize(RunState.DONE)
+        return (path / TRACES_FILE).read_bytes(), (path / FAILURES_FILE).read_bytes()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        assert record(Path(tmp) / "a", list(range(12))) == record(Path(tmp) / "b", order)
