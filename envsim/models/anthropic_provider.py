@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 from envsim.errors import ModelError
 from envsim.messages import FunctionCall, Message, ToolCall
@@ -61,6 +61,7 @@ class AnthropicChatModel(ChatModel):
         timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = 1000,
         prompt_caching: bool = True,
+        structured_output: Literal["auto", "native", "tool"] = "auto",
     ) -> None:
         self.model = model
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL
@@ -70,6 +71,8 @@ class AnthropicChatModel(ChatModel):
         self.timeout = timeout
         self.max_connections = max_connections
         self.prompt_caching = prompt_caching
+        # "auto": native output_config where the profile says the model has it, else a forced tool.
+        self.structured_output = structured_output
         self.profile: ModelProfile = profile_for("anthropic", model)
         key = api_key or os.environ.get(api_key_env)
         if not key:
@@ -77,6 +80,7 @@ class AnthropicChatModel(ChatModel):
         self._api_key = key
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned_sampling = False
 
     def __repr__(self) -> str:  # never show the key
         return f"AnthropicChatModel({self.name!r})"
@@ -157,7 +161,8 @@ class AnthropicChatModel(ChatModel):
         tool_choice = self._tool_choice(request) if request.tools else None
         forced: str | None = None
         if request.response_schema is not None:
-            if self.profile.supports_json_schema:
+            native = self.profile.supports_json_schema if self.structured_output == "auto" else None
+            if native or self.structured_output == "native":
                 params["output_config"] = {"format": {"type": "json_schema", "schema": request.response_schema}}
             else:
                 forced = tool_name(request.response_schema_name)
@@ -175,14 +180,30 @@ class AnthropicChatModel(ChatModel):
             params["tools"] = tools
             if tool_choice is not None:
                 params["tool_choice"] = tool_choice
-        if p.temperature is not None:
-            params["temperature"] = p.temperature
-        # Recent Claude models refuse temperature and top_p together; temperature wins.
-        if p.top_p is not None and (p.temperature is None or self.profile.family == "claude-3"):
-            params["top_p"] = p.top_p
+        sampling = self._sampling_params(request)
+        if sampling:
+            # The SDK (1.x+) dropped these keywords; the API still takes them on models that sample.
+            params["extra_body"] = sampling
         if p.stop:
             params["stop_sequences"] = p.stop
         return params, forced
+
+    def _sampling_params(self, request: ModelRequest) -> dict[str, float]:
+        p = request.params
+        if p.temperature is None and p.top_p is None:
+            return {}
+        if not self.profile.supports_sampling_params:
+            if not self._warned_sampling:
+                self._warned_sampling = True
+                log.warning("%s does not accept temperature/top_p; they are not sent", self.name)
+            return {}
+        sampling: dict[str, float] = {}
+        if p.temperature is not None:
+            sampling["temperature"] = p.temperature
+        # Claude 4+ models refuse temperature and top_p together; temperature wins.
+        if p.top_p is not None and (p.temperature is None or self.profile.family == "claude-3"):
+            sampling["top_p"] = p.top_p
+        return sampling
 
     def _tool_choice(self, request: ModelRequest) -> dict[str, Any] | None:
         choice = request.tool_choice

@@ -26,7 +26,7 @@ class ModelProfile:
 
 
 _OPENAI_DEFAULT = ModelProfile(family="openai-compatible")
-_ANTHROPIC_DEFAULT = ModelProfile(family="claude", default_max_tokens=4096, supports_json_schema=True)
+_ANTHROPIC_DEFAULT = ModelProfile(family="claude", default_max_tokens=4096, supports_sampling_params=False)
 
 # First match wins; patterns are matched against the lower-cased model name.
 _OPENAI_FAMILIES: list[tuple[str, ModelProfile]] = [
@@ -47,12 +47,15 @@ _OPENAI_FAMILIES: list[tuple[str, ModelProfile]] = [
 ]
 
 # Claude models before the 4.5 generation have no native structured output: a forced tool stands in.
+# Sampling parameters (temperature/top_p) are deprecated for models after Opus 4.6; newer and unknown
+# Claude models get them dropped rather than a 400.
 _ANTHROPIC_FAMILIES: list[tuple[str, ModelProfile]] = [
     (r"^claude-3", ModelProfile("claude-3", default_max_tokens=4096, supports_json_schema=False)),
     (
         r"^claude-(opus|sonnet)-4(-0)?(-\d{8})?$",
         ModelProfile("claude-4", default_max_tokens=4096, supports_json_schema=False),
     ),
+    (r"^claude-(opus|sonnet|haiku)-4-[156](-\d{8})?$", ModelProfile("claude-4.x", default_max_tokens=4096)),
     (r"^claude-", _ANTHROPIC_DEFAULT),
 ]
 

@@ -80,16 +80,9 @@ class FakeModelServer:
         keep_log: bool = True,
         simulate_prompt_cache: bool = True,
     ) -> None:
-        self._model: ChatModel | None
-        self._fn: Handler | None
-        if handler is None:
-            self._model, self._fn = MockModel("fake-server"), None
-        elif isinstance(handler, ChatModel):
-            self._model, self._fn = handler, None
-        elif isinstance(handler, Sequence) and not isinstance(handler, str):
-            self._model, self._fn = ScriptedModel(list(handler), name="scripted:fake-server"), None
-        else:
-            self._model, self._fn = None, handler
+        self._model: ChatModel | None = None
+        self._fn: Handler | None = None
+        self.set_handler(handler)
         self.latency = latency
         self.faults = faults or FaultPlan()
         self.api_key = api_key
@@ -101,6 +94,17 @@ class FakeModelServer:
         self._seen_prefixes: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+
+    def set_handler(self, handler: Handler | ChatModel | Sequence[Any] | None) -> None:
+        """Replace how replies are computed (takes effect for the next request)."""
+        if handler is None:
+            self._model, self._fn = MockModel("fake-server"), None
+        elif isinstance(handler, ChatModel):
+            self._model, self._fn = handler, None
+        elif isinstance(handler, Sequence) and not isinstance(handler, str):
+            self._model, self._fn = ScriptedModel(list(handler), name="scripted:fake-server"), None
+        else:
+            self._model, self._fn = None, handler
 
     # ------------------------------------------------------------------ addresses
 
