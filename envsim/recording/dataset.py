@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsim.errors import DataError
 from envsim.recording import jsonl
 from envsim.recording.trace import EpisodeStatus, Trace
 
@@ -59,7 +60,13 @@ def write_dataset(
             report.written += 1
             yield jsonl.dumps_line(record)
 
-    jsonl.atomic_write_bytes(report.path, lines())
+    try:
+        jsonl.atomic_write_bytes(report.path, lines())
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the dataset file {report.path}: {exc.strerror or exc}",
+            hint="set output_path to a writable file path",
+        ) from exc
     if passthrough is not None:
         report.unknown_passthrough = [key for key in passthrough if key not in seen_keys]
     return report

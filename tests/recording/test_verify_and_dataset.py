@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from envsim.errors import DataError
 from envsim.recording import verify_trace, write_dataset
 
 from .factories import make_trace
@@ -62,3 +65,8 @@ def test_dataset_passthrough_keeps_exactly_named_keys(tmp_path: Path) -> None:
     row = json.loads(path.read_text())
     assert list(row) == ["support_chat", "issue"]
     assert report.unknown_passthrough == ["typo_attr"]
+
+
+def test_unwritable_dataset_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="cannot write the dataset file"):
+        write_dataset([make_trace()], tmp_path, passthrough=None)  # a directory, not a file
