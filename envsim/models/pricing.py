@@ -98,12 +98,20 @@ class PriceTable:
     ) -> None:
         self.defaults = dict(defaults)
         self.overrides = {name: _parse_price(name, spec) for name, spec in (overrides or {}).items()}
+        self._resolved: dict[str, ModelPrice | None] = {}  # lookups run on every call: memoize
 
     def lookup(self, model: str) -> ModelPrice | None:
         """Price of `model` ("provider:name[@base_url]" or a bare name), or None when unknown.
 
         User prices match the full string or the bare name; default prices match the bare name or a
         dated snapshot of it, and only for the providers' own endpoints."""
+        try:
+            return self._resolved[model]
+        except KeyError:
+            price = self._resolved[model] = self._find(model)
+            return price
+
+    def _find(self, model: str) -> ModelPrice | None:
         bare, base_url = _bare_model(model)
         for candidate in (model, bare, _SNAPSHOT_SUFFIX.sub("", bare)):
             if candidate in self.overrides:
