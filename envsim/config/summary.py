@@ -167,7 +167,7 @@ def render_summary(summary: Summary) -> RenderableType:
     parts: list[RenderableType] = []
     title = f"{summary.kind} {summary.source}" if summary.source else summary.kind
     if summary.num_samples is not None:
-        title += f"  ({summary.num_samples} samples)"
+        title += f"  ({summary.num_samples} sample{'s' if summary.num_samples != 1 else ''})"
     parts.append(Text(title, style="bold", no_wrap=True, overflow="ignore"))
     parts.append(_environment_table(summary.environments))
     if summary.kind == "config":
@@ -176,20 +176,20 @@ def render_summary(summary: Summary) -> RenderableType:
             for column in ("id", "kind", "detail"):
                 table.add_column(column)
             for a in summary.attributes:
-                table.add_row(a.id, a.kind, _clip(a.detail))
+                table.add_row(Text(a.id), Text(a.kind), Text(_clip(a.detail)))
             parts.append(table)
         if summary.multiturn:
             table = Table(title="multiturn attributes", title_justify="left", show_edge=False)
             for column in ("id", "turns", "environments", "tools"):
                 table.add_column(column)
             for m in summary.multiturn:
-                table.add_row(m.id, m.turns, ", ".join(m.environments), _clip(", ".join(m.tools)))
+                table.add_row(Text(m.id), Text(m.turns), Text(", ".join(m.environments)), Text(", ".join(m.tools)))
             parts.append(table)
         table = Table(title="models", title_justify="left", show_edge=False)
         table.add_column("role")
         table.add_column("model")
         for model in summary.models:
-            table.add_row(model.role, model.model)
+            table.add_row(Text(model.role), Text(model.model))
         parts.append(table)
     return Group(*parts)
 
@@ -201,18 +201,24 @@ def _environment_table(envs: list[EnvironmentSummary]) -> RenderableType:
         title="environments",
         title_justify="left",
         show_edge=False,
-        caption="(ro) read-only tool, [n] lookup entries",
+        caption=Text("(ro) read-only tool, [n] lookup entries"),
         caption_justify="left",
     )
-    for column in ("id", "kind", "stateful", "tools", "state keys"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind", min_width=len("deterministic"))
+    table.add_column("tools", overflow="fold")  # one per line: long tool names stay readable
+    longest_key = max((len(k) for env in envs for k in env.state_keys), default=4)
+    table.add_column("state keys", overflow="fold", min_width=min(longest_key, 20))
     for env in envs:
-        tools = ", ".join(
+        tools = "\n".join(
             t.id + (" (ro)" if t.read_only else "") + (f" [{t.entries}]" if t.entries is not None else "")
             for t in env.tools
         )
-        kind = env.kind + (", cached" if env.cache_by_input else "")
-        table.add_row(env.id, kind, "yes" if env.stateful else "no", tools or "-", ", ".join(env.state_keys) or "-")
+        kind = "\n".join(
+            [env.kind] + (["stateful"] if env.stateful else []) + (["cached"] if env.cache_by_input else [])
+        )
+        # Text(), not markup: ids and the [n] counts must never be read as rich tags.
+        table.add_row(Text(env.id), Text(kind), Text(tools or "-"), Text("\n".join(env.state_keys) or "-"))
     return table
 
 

@@ -60,8 +60,11 @@ def test_valid_config_prints_ok_and_summary(write: WriteFile) -> None:
     for expected in (
         "support_backend",
         "synthetic",
-        "create_ticket, get_ticket (ro)",
-        "tickets, users",
+        "create_ticket",
+        "get_ticket (ro)",
+        "stateful",
+        "tickets",
+        "users",
         "policy_table",
         "deterministic",
         "tone",

@@ -54,7 +54,8 @@ def test_summary_data(write: WriteFile) -> None:
     console.print(render_summary(summary))
     text = console.export_text()
     assert "sk-secret" not in text
-    assert "backend" in text and "orders, users" in text
+    assert "backend" in text and "cancel_order" in text and "get_order (ro)" in text
+    assert "stateful" in text and "orders" in text
 
 
 def test_summary_of_config_without_environments(write: WriteFile) -> None:
