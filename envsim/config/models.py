@@ -45,6 +45,9 @@ class ToolConfig(StrictModel):
 class StateParams(StrictModel):
     state_schema: dict[str, Any] | None = None
     initial_state: dict[str, Any] = Field(default_factory=dict)
+    # A JSON file holding the initial state, relative to the file that names it; the loader reads it into
+    # `initial_state` (setting both is an error).
+    initial_state_path: str | None = None
 
 
 class EnvironmentType(StrEnum):
