@@ -41,7 +41,7 @@ async def test_unconstrained_acquire_is_cheap() -> None:
     for _ in range(20_000):
         limiter.release(await limiter.acquire(), succeeded=True)
     per_call = (time.perf_counter() - started) / 20_000
-    assert per_call < 20e-6  # microseconds, not milliseconds
+    assert per_call < 50e-6  # microseconds, not milliseconds
 
 
 async def test_concurrency_never_exceeds_the_limit() -> None:
@@ -71,7 +71,7 @@ async def test_requests_per_minute_budget_is_accurate() -> None:
         limiter.release(permit, succeeded=True)
 
     await asyncio.gather(*(work() for _ in range(40)))
-    assert 0.28 <= starts[-1] <= 0.45
+    assert 0.28 <= starts[-1] <= 0.6
     assert sum(1 for s in starts if s < 0.05) <= 15  # no burst beyond the bucket
 
 
@@ -81,7 +81,7 @@ async def test_tokens_per_minute_reserves_estimates_and_reconciles() -> None:
     started = time.perf_counter()
     for _ in range(6):  # 6 x 50 tokens: 2 fit the bucket, the other 200 take 0.2 s
         limiter.release(await limiter.acquire(50), used_tokens=50, succeeded=True)
-    assert 0.17 <= time.perf_counter() - started <= 0.35
+    assert 0.17 <= time.perf_counter() - started <= 0.5
 
     # Reconciliation: a call that used 300 tokens more than reserved delays the next by ~0.3 s.
     permit = await limiter.acquire(10)
