@@ -131,3 +131,22 @@ def test_bad_override_path_is_reported(write: WriteFile) -> None:
     result = runner.invoke(app, ["validate", str(path), "--set", "strategy_params.sampled_attributes[5].id=x"])
     assert result.exit_code == 1
     assert "index 5 is out of range" in result.stderr
+
+
+def test_attribute_checks_registered_by_other_modules_run(write: WriteFile) -> None:
+    path = write(
+        "c.yaml",
+        """
+        strategy_params:
+          sampled_attributes:
+            - {id: tone, possible_values: [{id: calm}]}
+          multiturn_attributes:
+            - id: chat
+              role_instruction_messages: {USER: "You are {tone} and {mood}", ASSISTANT: help}
+        """,
+        MODEL,
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "c.yaml:6:strategy_params.multiturn_attributes[0].role_instruction_messages.USER:" in result.stderr
+    assert "'mood'" in result.stderr
