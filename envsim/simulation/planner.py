@@ -11,9 +11,11 @@ not a missing plan.
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -78,11 +80,25 @@ class PlanDraft(BaseModel):
 @lru_cache(maxsize=64)
 def draft_type(num_turns: int) -> type[PlanDraft]:
     """A PlanDraft whose schema and validation require exactly `num_turns` turns."""
-    return create_model(
+    model = create_model(
         f"PlanOf{num_turns}Turns",
         __base__=PlanDraft,
         turns=(list[PlanTurn], Field(min_length=num_turns, max_length=num_turns)),
     )
+    _cache_json_schema(model)
+    return model
+
+
+def _cache_json_schema(model: type[BaseModel]) -> None:
+    """structured_call asks for the JSON schema on every call and pydantic rebuilds it each time
+    (~5 ms, the planner's largest cost); these types never change, so build it once."""
+    schema = model.model_json_schema()
+    build = model.model_json_schema
+
+    def cached(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return copy.deepcopy(schema) if not (args or kwargs) else build(*args, **kwargs)
+
+    model.model_json_schema = staticmethod(cached)  # type: ignore[method-assign, assignment]
 
 
 @dataclass(frozen=True)
