@@ -7,6 +7,7 @@ User errors (EnvsimError) print as one short paragraph and exit 1; tracebacks ar
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -30,6 +31,82 @@ def version() -> None:
     from envsim import __version__
 
     console.print(__version__)
+
+
+def _print_user_error(exc: EnvsimError) -> NoReturn:
+    """Print a user error as one short paragraph (no markup parsing of the message) and exit 1."""
+    from rich.text import Text
+
+    err_console.print(Text("error: ", style="bold red") + Text(exc.render()), soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def status(run_dir: str = typer.Argument(..., help="A run directory (the --out of `envsim run`).")) -> None:
+    """Show a run's state, episode counts, termination reasons and usage."""
+    from envsim.recording.render import status_view
+    from envsim.recording.run_dir import RunDirectory
+
+    try:
+        console.print(status_view(RunDirectory.open(run_dir, manifest=None)))
+    except EnvsimError as exc:
+        _print_user_error(exc)
+
+
+@app.command()
+def show(
+    run_dir: str = typer.Argument(..., help="A run directory (the --out of `envsim run`)."),
+    episode: str | None = typer.Argument(None, help="Episode id (or a unique prefix); omit to list episodes."),
+) -> None:
+    """Pretty-print one episode (plan, messages, tool calls, state patches), or list the episodes."""
+    from envsim.recording.render import episode_list_view, episode_view
+    from envsim.recording.run_dir import RunDirectory, load_trace
+
+    try:
+        run = RunDirectory.open(run_dir, manifest=None)
+        console.print(episode_list_view(run) if episode is None else episode_view(load_trace(run, episode)))
+    except EnvsimError as exc:
+        _print_user_error(exc)
+
+
+@app.command()
+def export(
+    run_dir: str = typer.Argument(..., help="A run directory (the --out of `envsim run`)."),
+    format: str = typer.Option(..., "--format", "-f", help="openai | hf | sharegpt"),
+    out: str = typer.Option(..., "--out", "-o", help="The JSONL file to write."),
+    include_failed: bool = typer.Option(False, "--include-failed", help="Keep failed episodes."),
+    include_tool_errors: bool = typer.Option(
+        False, "--include-tool-errors", help="Keep episodes with tool errors never recovered from."
+    ),
+    include_empty: bool = typer.Option(False, "--include-empty", help="Keep episodes with empty conversations."),
+    arguments: str = typer.Option("string", "--arguments", help="hf only: tool-call arguments as string | object."),
+) -> None:
+    """Export a run as a training set (see docs/exports.md); prints what was written and what was left out."""
+    from rich.table import Table
+
+    from envsim.recording.exporters import ExportOptions, export_run
+
+    try:
+        if arguments not in ("string", "object"):
+            raise EnvsimError(f"--arguments must be 'string' or 'object', got {arguments!r}")
+        options = ExportOptions(
+            include_failed=include_failed,
+            include_tool_errors=include_tool_errors,
+            include_empty=include_empty,
+            arguments=arguments,  # type: ignore[arg-type]
+        )
+        report = export_run(run_dir, out, format, options)
+    except EnvsimError as exc:
+        _print_user_error(exc)
+    table = Table(title=f"export {format} -> {out}", title_justify="left")
+    table.add_column("episodes")
+    table.add_column("count", justify="right")
+    table.add_row("written", str(report.written))
+    if report.kept_with_tool_errors:
+        table.add_row("  of which keep explicit tool errors", str(report.kept_with_tool_errors))
+    for reason, count in report.skipped.items():
+        table.add_row(f"skipped: {reason}", str(count))
+    console.print(table)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -63,6 +140,99 @@ def validate(
         raise typer.Exit(1) from None
     console.print(Text("ok", style="bold green"))
     console.print(render_summary(build_summary(loaded)))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    config: str = typer.Argument(..., help="The config YAML to run."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<config name>)."),
+    model: str | None = typer.Option(None, "--model", help="Use this model for every role, e.g. openai:gpt-4o-mini."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: a.b[0].c=VALUE (repeatable)."),
+    num_samples: int | None = typer.Option(None, "--num-samples", help="Override num_samples."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the run seed."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
+    force: bool = typer.Option(False, "--force", help="Resume even though the config changed since the run began."),
+) -> None:
+    """Simulate the config's conversations into a run directory (resumes an existing one).
+
+    Seed-style overrides work too: `--inference_config.generation.temperature 0.5`.
+    """
+    import asyncio
+    from pathlib import Path
+
+    from envsim.api import default_out_dir, run_config
+    from envsim.config.overrides import split_seed_style_args
+    from envsim.simulation.progress import LiveRunDisplay, summary_table
+
+    out_dir = Path(out) if out else default_out_dir(config)
+    display = LiveRunDisplay(err_console, title=f"envsim run {config}")
+    try:
+        overrides = [*set_, *split_seed_style_args(list(ctx.args))]
+        with display:
+            summary = asyncio.run(
+                run_config(
+                    config,
+                    out_dir=out_dir,
+                    model_override=model,
+                    overrides=overrides,
+                    num_samples=num_samples,
+                    seed=seed,
+                    no_cache=no_cache,
+                    force=force,
+                    on_progress=display.update,
+                )
+            )
+    except KeyboardInterrupt:
+        err_console.print(
+            f"[yellow]cancelled:[/] finished episodes are saved in {out_dir}; run the same command again to resume.",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    except EnvsimError as exc:
+        _print_user_error(exc)
+    console.print(summary_table(summary))
+    if not summary.ok:
+        err_console.print(
+            f"[bold red]error:[/] the run produced no successful episode ({summary.failed} failed); "
+            f"see {out_dir / 'failures.jsonl'} or `envsim show {out_dir}`",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command("fake-server")
+def fake_server(
+    port: int = typer.Option(8765, help="Port on 127.0.0.1 (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    latency: float = typer.Option(0.0, help="Seconds before each answer."),
+    jitter: float = typer.Option(0.0, help="Latency varies uniformly by +- this many seconds."),
+    handler: str | None = typer.Option(None, help="module:function computing replies (default: the mock model)."),
+    api_key: str | None = typer.Option(None, help="Key clients must send (default: any key is accepted)."),
+    fault: list[str] = typer.Option([], help="Inject faults, KIND=RATE (e.g. rate_limit=0.05); repeatable."),
+) -> None:
+    """Serve a fake OpenAI/Anthropic model endpoint, to run configs offline (Ctrl-C stops it).
+
+    Point a model at it: `openai:<name>@<URL>/v1`, or engine OPENAI / ANTHROPIC with base_url."""
+    from envsim.testing.fake_server.serve import serve
+
+    def announce(url: str) -> None:
+        console.print(url, highlight=False)
+        err_console.print(f"OpenAI base_url: {url}/v1   Anthropic base_url: {url}   (Ctrl-C stops)")
+
+    try:
+        serve(
+            host=host,
+            port=port,
+            latency=latency,
+            jitter=jitter,
+            handler=handler,
+            api_key=api_key,
+            faults=fault,
+            announce=announce,
+        )
+    except EnvsimError as exc:
+        _print_user_error(exc)
 
 
 def main() -> None:
