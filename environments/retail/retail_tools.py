@@ -200,8 +200,15 @@ def cancel_pending_order(order_id: str, reason: str, state: State) -> dict[str, 
     return order
 
 
-def _address(address1: str, address2: str, city: str, state: str, country: str, zip: str) -> dict[str, str]:
-    return {"address1": address1, "address2": address2, "city": city, "country": country, "state": state, "zip": zip}
+def _address(address1: str, address2: str, city: str, state_code: str, country: str, zip: str) -> dict[str, str]:
+    return {
+        "address1": address1,
+        "address2": address2,
+        "city": city,
+        "country": country,
+        "state": state_code,
+        "zip": zip,
+    }
 
 
 def modify_pending_order_address(
@@ -209,15 +216,16 @@ def modify_pending_order_address(
     address1: str,
     address2: str,
     city: str,
-    state: str,
+    state_code: str,
     country: str,
     zip: str,
-    env_state: State,
+    state: State,
 ) -> dict[str, Any]:
-    # `state` is the address's state (tau2's argument name), so the environment state comes as `env_state`.
-    order = _order(env_state, order_id)
+    # envsim passes the environment state as `state`, so the address's state is `state_code` here
+    # (tau2 calls that argument `state`; it is stored under the address's `state` key all the same).
+    order = _order(state, order_id)
     _require_pending(order, "modified")
-    order["address"] = _address(address1, address2, city, state, country, zip)
+    order["address"] = _address(address1, address2, city, state_code, country, zip)
     return order
 
 
@@ -226,13 +234,13 @@ def modify_user_address(
     address1: str,
     address2: str,
     city: str,
-    state: str,
+    state_code: str,
     country: str,
     zip: str,
-    env_state: State,
+    state: State,
 ) -> dict[str, Any]:
-    user = _user(env_state, user_id)
-    user["address"] = _address(address1, address2, city, state, country, zip)
+    user = _user(state, user_id)
+    user["address"] = _address(address1, address2, city, state_code, country, zip)
     return user
 
 
