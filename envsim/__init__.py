@@ -7,6 +7,18 @@ from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelR
 
 __version__ = "0.1.0"
 
+# Running configs pulls in every layer; load it on first use so `import envsim` stays light.
+_LAZY = {"run": "envsim.api", "run_config": "envsim.api", "RunSummary": "envsim.api"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'envsim' has no attribute {name!r}")
+
+
 __all__ = [
     "ChatModel",
     "ConfigError",
@@ -17,6 +29,7 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "ModelResponse",
+    "RunSummary",
     "StepContext",
     "StepResult",
     "ToolCall",
@@ -24,5 +37,7 @@ __all__ = [
     "ToolSpec",
     "Usage",
     "__version__",
+    "run",
+    "run_config",
     "tool",
 ]
