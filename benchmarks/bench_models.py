@@ -107,9 +107,14 @@ async def run_bare(base_url: str, requests: int, concurrency: int) -> Result:
 def best_of(rounds: int, base_url: str, requests: int, concurrency: int) -> tuple[Result, Result]:
     envsim: Result | None = None
     bare: Result | None = None
-    for _ in range(rounds):  # interleaved: drift in machine load hits both sides alike
-        b = asyncio.run(run_bare(base_url, requests, concurrency))
-        e = asyncio.run(run_envsim(base_url, requests, concurrency))
+    for round_no in range(rounds):
+        # Interleaved, alternating who goes first: drift in machine load hits both sides alike.
+        if round_no % 2:
+            e = asyncio.run(run_envsim(base_url, requests, concurrency))
+            b = asyncio.run(run_bare(base_url, requests, concurrency))
+        else:
+            b = asyncio.run(run_bare(base_url, requests, concurrency))
+            e = asyncio.run(run_envsim(base_url, requests, concurrency))
         bare = b if bare is None or b.throughput > bare.throughput else bare
         envsim = e if envsim is None or e.throughput > envsim.throughput else envsim
     assert envsim is not None and bare is not None
@@ -127,17 +132,21 @@ class Report:
     fraction: float
 
     @property
+    def bare_fraction(self) -> float:
+        return self.latency_bare / self.ideal
+
+    @property
     def ok(self) -> bool:
         return self.ratio >= ZERO_LATENCY_TARGET and self.fraction >= IDEAL_FRACTION_TARGET
 
 
 def run_benchmark(
-    requests: int = 600, concurrency: int = 16, latency_requests: int = 320, rounds: int = 2, latency: float = 0.2
+    requests: int = 400, concurrency: int = 16, latency_requests: int = 320, rounds: int = 4, latency: float = 0.2
 ) -> Report:
     with FakeModelServer.start_process(latency=0.0) as server:
         zero_envsim, zero_bare = best_of(rounds, server.openai_base_url, requests, concurrency)
     with FakeModelServer.start_process(latency=latency) as server:
-        lat_envsim, lat_bare = best_of(1, server.openai_base_url, latency_requests, concurrency)
+        lat_envsim, lat_bare = best_of(2, server.openai_base_url, latency_requests, concurrency)
     ideal = concurrency / latency
     return Report(
         zero_envsim=zero_envsim.throughput,
@@ -152,10 +161,10 @@ def run_benchmark(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=600, help="requests per run at zero latency")
+    parser.add_argument("--requests", type=int, default=400, help="requests per run at zero latency")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-requests", type=int, default=320, help="requests per run at 200 ms")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved runs per side at zero latency")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved runs per side at zero latency")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     r = run_benchmark(args.requests, args.concurrency, args.latency_requests, args.rounds)
@@ -166,9 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  envsim   : {r.zero_envsim:8.1f} req/s")
     print(f"  ratio    : {r.ratio:8.3f}x   (target >= {ZERO_LATENCY_TARGET})")
     print(f"200 ms latency ({args.latency_requests} requests, ideal C/L = {r.ideal:.1f} req/s):")
-    print(f"  bare SDK : {r.latency_bare:8.1f} req/s   ({r.latency_bare / r.ideal:.3f} of ideal)")
+    print(f"  bare SDK : {r.latency_bare:8.1f} req/s   ({r.bare_fraction:.3f} of ideal)")
     target = f"target >= {IDEAL_FRACTION_TARGET}"
     print(f"  envsim   : {r.latency_envsim:8.1f} req/s   ({r.fraction:.3f} of ideal, {target})")
+    print(f"  envsim / bare at 200 ms: {r.latency_envsim / r.latency_bare:.3f}x")
+    if not r.ok and r.bare_fraction < IDEAL_FRACTION_TARGET:
+        print("  note: the bare SDK itself misses the ideal here: its per-request CPU (or a busy machine) is the limit")
     print(f"{'PASS' if r.ok else 'MISS'} in {time.perf_counter() - started:.1f}s")
     return 0 if r.ok else 1
 
