@@ -201,6 +201,41 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def replay(
+    target: str = typer.Argument(..., help="A scenario catalog, a directory of catalogs, or a run directory."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory for a catalog replay."),
+    environments: str | None = typer.Option(
+        None, "--environments", help="RUN_DIR mode: today's environment catalog (or scenario catalog / config)."
+    ),
+) -> None:
+    """Replay scripted scenarios offline and check their expectations; or, given a run directory,
+    re-execute its recorded tool calls against today's environments and report what changed.
+
+    Exit code 0 when every expectation holds (or nothing changed), 1 otherwise."""
+    import asyncio
+    from pathlib import Path
+
+    from envsim.scenarios.reexecute import reexecute_run
+    from envsim.scenarios.replay import replay_catalogs
+    from envsim.scenarios.views import reexecution_table, replay_table
+
+    try:
+        if (Path(target) / "manifest.json").is_file():
+            drift = asyncio.run(reexecute_run(target, environments_path=environments))
+            console.print(reexecution_table(drift))
+            failed = drift.changed
+        else:
+            out_dir = Path(out) if out else Path("runs") / Path(target).stem
+            report = asyncio.run(replay_catalogs(target, out_dir))
+            console.print(replay_table(report))
+            failed = not report.passed
+    except EnvsimError as exc:
+        _print_user_error(exc)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command("fake-server")
 def fake_server(
     port: int = typer.Option(8765, help="Port on 127.0.0.1 (0 picks a free one)."),

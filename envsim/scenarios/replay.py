@@ -18,6 +18,7 @@ start, naming the scenario, the script step and the fix.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from envsim.canonical import canonical_json, stable_hash
 from envsim.config.models import EnvironmentType
 from envsim.environments.base import StepContext
 from envsim.environments.catalog import EnvironmentSet
-from envsim.errors import ConfigError, ConfigErrors, EnvsimError
+from envsim.errors import ConfigError, ConfigErrors, EnvsimError, RunError
 from envsim.messages import Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.recording import RunDirectory, RunManifest
@@ -295,15 +296,34 @@ def _check_replies(items: Sequence[ReplayItem], models: Mapping[Path, ChatModel 
         raise ConfigErrors(errors)
 
 
+def clear_replay_dir(out: Path) -> None:
+    """A replay is a deterministic reproduction, so an earlier replay in `out` is simply replaced.
+    Anything else there (a live run, other files) is never touched."""
+    manifest = out / "manifest.json"
+    if not manifest.is_file():
+        return
+    try:
+        kind = json.loads(manifest.read_text(encoding="utf-8")).get("config", {}).get("kind")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        kind = None
+    if kind != "scenario_replay":
+        raise RunError(
+            f"{out} holds a run that is not a scenario replay; replaying into it would mix the two",
+            hint="choose another --out",
+        )
+    shutil.rmtree(out)
+
+
 async def replay_catalogs(
     path: str | Path,
     out_dir: str | Path,
     *,
-    force: bool = False,
     cache_dir: Path | None = None,
     num_workers: int = 8,
 ) -> ReplayReport:
-    """Replay every scripted scenario of a catalog file (or a directory of them) into a run directory."""
+    """Replay every scripted scenario of a catalog file (or a directory of them) into a run directory.
+
+    An earlier replay in `out_dir` is replaced; any other run there makes this refuse (RunError)."""
     catalogs = load_catalogs(path)
     items, unscripted = _replay_items(catalogs)
     if not items:
@@ -316,6 +336,7 @@ async def replay_catalogs(
     try:
         _check_replies(items, models)
         out = Path(out_dir)
+        clear_replay_dir(out)
         tool_cache = cache_dir or out.parent / ".envsim_cache" / "tools"
 
         async def simulate(item: ReplayItem) -> Trace:
@@ -327,7 +348,7 @@ async def replay_catalogs(
                 cache_dir=tool_cache,
             )
 
-        with RunDirectory.open(out, manifest=replay_manifest(catalogs), force=force) as run_dir:
+        with RunDirectory.open(out, manifest=replay_manifest(catalogs)) as run_dir:
             await Runner(items, simulate, run_dir, num_workers=num_workers, total=len(items)).run()
             outcomes = [_outcome(t, items) for t in run_dir.traces(include_failed=True)]
     finally:
