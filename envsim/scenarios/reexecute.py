@@ -36,7 +36,7 @@ from envsim.messages import FunctionCall, ToolCall
 from envsim.recording import RunDirectory
 from envsim.recording.trace import StepRecord, Trace
 from envsim.scenarios.catalog import LoadedCatalog, _absolute_handlers, load_catalog
-from envsim.scenarios.replay import RecordedToolModel
+from envsim.scenarios.replay import RecordedToolModel, tool_parameters, without_tool_cache
 
 _SHOWN = 200
 
@@ -172,13 +172,13 @@ def _differences(
 
 async def reexecute_trace(trace: Trace, environments: list[EnvironmentConfig]) -> tuple[int, list[StepDifference]]:
     """Re-run one episode's steps from its recorded initial state; returns (steps run, differences)."""
-    replies = RecordedToolModel(where=f"episode {trace.episode_id}")
+    replies = RecordedToolModel(where=f"episode {trace.episode_id}", parameters=tool_parameters(environments))
     for step in trace.steps:
-        if step.error is None:
+        if step.output is not None or step.patch:
             replies.add(step.tool, step.arguments, step.output, step.patch)
     try:
         envs = EnvironmentSet.build(
-            environments,
+            without_tool_cache(environments),
             model=replies,
             initial_states={k: v for k, v in trace.initial_state.items() if any(e.id == k for e in environments)},
         )
@@ -187,8 +187,11 @@ async def reexecute_trace(trace: Trace, environments: list[EnvironmentConfig]) -
         return 0, [problem]
     differences: list[StepDifference] = []
     for step in trace.steps:
-        context = StepContext(episode_id=trace.episode_id, turn=step.turn)
         owner = envs.environment_of(step.tool)
+        if owner is not None and owner.kind == "synthetic" and step.error is not None and step.output is None:
+            # A rejected simulated reply is not recorded, so it cannot be re-played; errors change no state.
+            continue
+        context = StepContext(episode_id=trace.episode_id, turn=step.turn)
         before = owner.state if owner is not None and owner.stateful else None
         try:
             result = await envs.step(_call_of(step), context)

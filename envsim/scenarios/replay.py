@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from envsim.canonical import canonical_json, stable_hash
-from envsim.config.models import EnvironmentType
+from envsim.config.models import EnvironmentConfig, EnvironmentType
 from envsim.environments.base import StepContext
 from envsim.environments.catalog import EnvironmentSet
+from envsim.environments.schema import fill_defaults
 from envsim.errors import ConfigError, ConfigErrors, EnvsimError, RunError
 from envsim.messages import Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
@@ -58,19 +59,40 @@ class RecordedToolModel(ChatModel):
 
     name = "recorded-tool-replies"
 
-    def __init__(self, fallback: ChatModel | None = None, *, where: str = "this replay") -> None:
+    def __init__(
+        self,
+        fallback: ChatModel | None = None,
+        *,
+        where: str = "this replay",
+        parameters: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.fallback = fallback
         self.where = where
+        self.parameters = dict(parameters or {})  # tool -> parameters schema, to fill defaults like the env does
         self._replies: dict[tuple[str, str], deque[dict[str, Any]]] = defaultdict(deque)
+        self._last: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _key(self, tool: str, arguments: Any) -> tuple[str, str]:
+        schema = self.parameters.get(tool)
+        if schema is not None and isinstance(arguments, dict):
+            arguments = fill_defaults(schema, arguments)
+        return tool, canonical_json(arguments)
 
     def add(self, tool: str, arguments: Any, output: Any, patch: list[dict[str, Any]] | None) -> None:
-        self._replies[(tool, canonical_json(arguments))].append({"output": output, "patch": patch or []})
+        self._replies[self._key(tool, arguments)].append({"output": output, "patch": patch or []})
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         tool, arguments = _tool_call_of(request)
-        queue = self._replies.get((tool, canonical_json(arguments))) if tool is not None else None
-        if queue:
-            reply = queue.popleft()
+        key = self._key(tool, arguments) if tool is not None else None
+        reply = None
+        if key is not None:
+            queue = self._replies.get(key)
+            if queue:
+                reply = self._last[key] = queue.popleft()
+            elif len(request.messages) > 2 and key in self._last:
+                # The environment rejected the reply and re-asks: the recorded backend says the same again.
+                reply = self._last[key]
+        if reply is not None:
             message = Message.assistant(json.dumps(reply, ensure_ascii=False))
             return ModelResponse(message=message, finish_reason="stop", usage=Usage(), model=self.name)
         if self.fallback is not None:
@@ -81,6 +103,10 @@ class RecordedToolModel(ChatModel):
             hint="add `output:` (and `patch:` for a stateful environment) to the scripted call, or give the "
             "catalog an inference_config so a model plays the tool",
         )
+
+
+def tool_parameters(environments: Sequence[EnvironmentConfig]) -> dict[str, dict[str, Any]]:
+    return {t.id: t.parameters for e in environments for t in e.tools}
 
 
 def _tool_call_of(request: ModelRequest) -> tuple[str | None, Any]:
@@ -129,6 +155,12 @@ def missing_replies(loaded: LoadedCatalog, scenario: Scenario) -> list[str]:
     return missing
 
 
+def without_tool_cache(environments: Sequence[EnvironmentConfig]) -> list[EnvironmentConfig]:
+    """Replays answer synthetic tools from the script: a `cache_by_input` store would serve an
+    earlier reply instead of the one the script holds now."""
+    return [e.model_copy(update={"cache_by_input": False}) for e in environments]
+
+
 def episode_seed(catalog_seed: int, index: int) -> int:
     return int(stable_hash(["envsim-scenario", catalog_seed, index])[:12], 16)
 
@@ -140,12 +172,13 @@ async def replay_scenario(
     sample_index: int = 0,
     episode_id: str | None = None,
     model: ChatModel | None = None,
-    cache_dir: Path | None = None,
 ) -> Trace:
     """Replay one scripted scenario and evaluate its expectations (in `trace.checks`)."""
     if not scenario.script:
         raise ConfigError(f"scenario {scenario.id!r} has no script to replay", file=str(loaded.path))
-    replies = RecordedToolModel(model, where=f"{loaded.path}: scenario {scenario.id!r}")
+    replies = RecordedToolModel(
+        model, where=f"{loaded.path}: scenario {scenario.id!r}", parameters=tool_parameters(loaded.environments)
+    )
     for entry in scenario.script:
         for calls in entry.assistant.tool_rounds() if entry.assistant else []:
             for call in calls:
@@ -153,9 +186,8 @@ async def replay_scenario(
                     replies.add(call.name, call.arguments, call.output, call.patch)
 
     envs = EnvironmentSet.build(
-        loaded.environments,
+        without_tool_cache(loaded.environments),
         model=replies,
-        cache_dir=cache_dir,
         initial_states=loaded.initial_states(scenario) or None,
     )
     attributes = SampleAttributes.from_values(scenario.attributes)
@@ -318,7 +350,6 @@ async def replay_catalogs(
     path: str | Path,
     out_dir: str | Path,
     *,
-    cache_dir: Path | None = None,
     num_workers: int = 8,
 ) -> ReplayReport:
     """Replay every scripted scenario of a catalog file (or a directory of them) into a run directory.
@@ -337,7 +368,6 @@ async def replay_catalogs(
         _check_replies(items, models)
         out = Path(out_dir)
         clear_replay_dir(out)
-        tool_cache = cache_dir or out.parent / ".envsim_cache" / "tools"
 
         async def simulate(item: ReplayItem) -> Trace:
             return await replay_scenario(
@@ -345,7 +375,6 @@ async def replay_catalogs(
                 item.scenario,
                 sample_index=item.sample_index,
                 model=models.get(item.loaded.path),
-                cache_dir=tool_cache,
             )
 
         with RunDirectory.open(out, manifest=replay_manifest(catalogs)) as run_dir:
