@@ -86,7 +86,7 @@ class SyntheticEnvironment(ToolEnvironment):
         for attempt in range(1, self.max_attempts + 1):
             request = ModelRequest(
                 messages=list(messages),
-                response_schema=reply_schema(stateful=stateful),
+                response_schema=reply_schema(stateful=stateful, output_schema=tool.output_schema),
                 response_schema_name="tool_reply",
                 params=self.generation,
                 context=RequestContext(episode_id=context.episode_id, role="environment"),

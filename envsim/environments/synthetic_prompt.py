@@ -24,9 +24,33 @@ class SyntheticReply(BaseModel):
     )
 
 
-def reply_schema(*, stateful: bool) -> dict[str, Any]:
-    """JSON schema of the reply, for providers' JSON mode. Stateless tools are not offered `patch`."""
+PATCH_OPERATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["op", "path"],
+    "properties": {
+        "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+        "path": {"type": "string", "description": "JSON Pointer into the state, e.g. /tickets/T-1001/status"},
+        "value": {},
+        "from": {"type": "string"},
+    },
+}
+
+
+def reply_schema(*, stateful: bool, output_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON schema of the reply, for providers' JSON mode. Stateless tools are not offered `patch`.
+
+    The tool's `output_schema`, when given, becomes the schema of `output`, so JSON-schema mode (and the
+    mock model) produce outputs of the right shape on the first attempt.
+    """
     schema = SyntheticReply.model_json_schema()
+    schema["properties"]["patch"]["default"] = []
+    schema["properties"]["patch"]["items"] = PATCH_OPERATION_SCHEMA
+    if output_schema is not None:
+        description = schema["properties"]["output"].get("description")
+        schema["properties"]["output"] = {**output_schema, "description": description}
+        schema.setdefault("required", [])
+        if "output" not in schema["required"]:
+            schema["required"].insert(0, "output")
     if not stateful:
         schema["properties"].pop("patch", None)
         schema["description"] = "The JSON object a simulating model returns: the tool's output."

@@ -9,6 +9,7 @@ Callers that need a guarantee validate the result (`valid_instance` does, retryi
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import re
@@ -35,6 +36,9 @@ def schema_instance(schema: Any, rng: random.Random, *, root: Any = None, name: 
         return schema_instance(_resolve(root, schema["$ref"]), rng, root=root, name=name, depth=depth + 1)
     if "const" in schema:
         return schema["const"]
+    if "default" in schema and depth > 0:
+        # A documented default is the most plausible value (and e.g. keeps a mock's JSON Patch empty).
+        return copy.deepcopy(schema["default"])
     if schema.get("enum"):
         return rng.choice(schema["enum"])
     for key in ("anyOf", "oneOf"):

@@ -2,7 +2,7 @@
 
 envsim, not the model, decides how long the conversation is: the number of turns is drawn between
 `min_turns` and `max_turns` with the episode's seed, told to the planner, and the reply must hold
-exactly that many turn instructions (numbered 1..n). A bad reply is re-asked with the validation error
+exactly that many turn instructions (envsim numbers them 1..n). A bad reply is re-asked with the validation error
 (the structured-call budget); if it still fails, the episode goes on without a plan and the trace's
 `plan_error` says why. A model that fails outright (after the model layer's retries) is a model error,
 not a missing plan.
@@ -68,12 +68,16 @@ class PlanDraft(BaseModel):
 
     @model_validator(mode="after")
     def _numbered_and_non_empty(self) -> PlanDraft:
-        numbers = [t.turn for t in self.turns]
-        if numbers != list(range(1, len(numbers) + 1)):
-            raise ValueError(f"turns must be numbered 1..{len(numbers)} in order, got {numbers}")
-        empty = [t.turn for t in self.turns if not t.instruction.strip()]
+        empty = [i + 1 for i, t in enumerate(self.turns) if not t.instruction.strip()]
         if empty:
             raise ValueError(f"turn(s) {empty} have an empty instruction")
+        # Numbering is envsim's job, not worth a re-ask: a permutation of 1..n is put in order, anything
+        # else (0-based, repeated, missing numbers) is renumbered in the order given.
+        numbers = [t.turn for t in self.turns]
+        if sorted(numbers) == list(range(1, len(numbers) + 1)):
+            self.turns = sorted(self.turns, key=lambda t: t.turn)
+        else:
+            self.turns = [PlanTurn(turn=i + 1, instruction=t.instruction) for i, t in enumerate(self.turns)]
         return self
 
 

@@ -53,14 +53,16 @@ async def test_the_plan_drives_the_conversation() -> None:
 
 async def test_a_bad_plan_is_re_asked() -> None:
     n = draw_num_turns(spec().seed, CONVERSATION.min_turns, CONVERSATION.max_turns)
-    planner = ScriptedModel([plan_json(n + 1), plan_json(n, numbered_from=0), plan_json(n)])
+    planner = ScriptedModel([plan_json(n + 1), plan_json(n, numbered_from=0)])
     trace = await simulate_episode(
         spec(),
         deps(
             {"planner": planner, "user": counting_user(), "assistant": FunctionModel(lambda r: "ok")}, use_planner=True
         ),
     )
+    # The wrong length is re-asked; 0-based numbering is not worth a re-ask and is renumbered 1..n.
     assert trace.plan is not None and trace.plan_error is None
+    assert [t.turn for t in trace.plan.turns] == list(range(1, n + 1))
     assert "could not be used" in (planner.requests[1].messages[-1].content or "")
     planner.assert_consumed()
 
