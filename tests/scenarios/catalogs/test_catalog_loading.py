@@ -81,7 +81,8 @@ def test_pointer_must_start_with_slash(tmp_path: Path) -> None:
 
 def test_initial_state_patch_that_does_not_apply(tmp_path: Path) -> None:
     scenario = cancel_scenario()
-    scenario["initial_state"] = {"retail": {"patch": [{"op": "replace", "path": "/orders/#W9999/status", "value": "x"}]}}
+    patch = [{"op": "replace", "path": "/orders/#W9999/status", "value": "x"}]
+    scenario["initial_state"] = {"retail": {"patch": patch}}
     errors = _errors(write_catalog(tmp_path / "c.yaml", RETAIL, [scenario]))
     assert errors[0].location == "scenarios[0].initial_state.retail.patch"
     assert "does not apply" in errors[0].message
