@@ -25,6 +25,7 @@ from typing import Any
 
 import jsonpatch
 
+from envsim.canonical import canonical_json
 from envsim.config.loader import is_catalog_document, load_config, load_environment_catalog
 from envsim.config.models import EnvironmentConfig
 from envsim.config.yaml_source import read_yaml
@@ -131,6 +132,25 @@ def compact_diff(recorded: Any, now: Any) -> str:
     return f"{_clip(json.dumps(recorded, ensure_ascii=False))} -> {_clip(json.dumps(now, ensure_ascii=False))}"
 
 
+def patch_diff(recorded: list[dict[str, Any]], now: list[dict[str, Any]]) -> str:
+    """Operations only one side has (order-insensitive), e.g. "recorded only: add /orders/#W1/x = 1"."""
+    recorded_ops = {canonical_json(op): op for op in recorded}
+    now_ops = {canonical_json(op): op for op in now}
+
+    def describe(ops: list[dict[str, Any]]) -> str:
+        if not ops:
+            return "(none)"
+        parts = []
+        for op in ops[:4]:
+            value = f" = {_clip(json.dumps(op['value'], ensure_ascii=False))}" if "value" in op else ""
+            parts.append(f"{op.get('op')} {op.get('path')}{value}")
+        return "; ".join(parts) + (f" (+{len(ops) - 4} more)" if len(ops) > 4 else "")
+
+    only_recorded = [op for key, op in recorded_ops.items() if key not in now_ops]
+    only_now = [op for key, op in now_ops.items() if key not in recorded_ops]
+    return f"recorded only: {describe(only_recorded)} | now only: {describe(only_now)}"
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
@@ -163,7 +183,8 @@ def _differences(
             else json.dumps(recorded, sort_keys=True) == json.dumps(now, sort_keys=True)
         )
         if not same:
-            diff = compact_diff(recorded, now)
+            lists = isinstance(recorded, list) and isinstance(now, list)
+            diff = patch_diff(recorded, now) if name == "patch" and lists else compact_diff(recorded, now)
             found.append(
                 StepDifference(trace.episode_id, step.turn, step.tool, step.call_id, name, recorded, now, diff)
             )
