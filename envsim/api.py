@@ -76,16 +76,12 @@ def generation_params(config: SynthConfig) -> GenerationParams:
     )
 
 
-def the_conversation(config: SynthConfig) -> MultiTurnAttribute:
+def the_conversation(config: SynthConfig) -> MultiTurnAttribute | None:
+    """The one conversation a run simulates, or None for an attributes-only dataset."""
     conversations = config.strategy_params.multiturn_attributes
     where = "strategy_params.multiturn_attributes"
     if not conversations:
-        raise ConfigError(
-            "the config has no multi-turn attribute, so there is no conversation to simulate",
-            file=config.source_path,
-            location=where,
-            hint="add one entry with id, role_instruction_messages (USER, ASSISTANT) and min/max_turns",
-        )
+        return None
     if len(conversations) > 1:
         ids = ", ".join(c.id for c in conversations)
         raise ConfigError(
@@ -191,12 +187,13 @@ async def run_config(
                 base_dir=env_base_dir,
                 cache_dir=cache_dir / "tools",
                 initial_states=dict(initial_states) if initial_states else None,
-                only=conversation.available_environments,
+                only=conversation.available_environments if conversation else None,
                 generation=params,
             )
 
         # Fail fast on environment and tool-selection errors instead of failing every episode.
-        build_environments(None).tool_specs(list(conversation.available_tools) or None)
+        if conversation is not None:
+            build_environments(None).tool_specs(list(conversation.available_tools) or None)
 
         async def sample_attributes(spec: EpisodeSpec) -> Any:
             return await attributes.sample(spec.sample_index, cfg.seed, spec.episode_id)

@@ -38,6 +38,7 @@ class TerminationReason(StrEnum):
     MODEL_ERROR = "model_error"  # a model call failed after retries
     ENVIRONMENT_ERROR = "environment_error"  # an environment failed in a way the assistant cannot see
     SCRIPT_END = "script_end"  # a scripted scenario was replayed to its end
+    ATTRIBUTES_ONLY = "attributes_only"  # the config has no conversation: the sample is its attributes
     CANCELLED = "cancelled"
 
 

@@ -74,7 +74,7 @@ EnvironmentFactory = Callable[[Mapping[str, Any] | None], "EpisodeEnvironments |
 class EpisodeDeps:
     """Everything an episode needs that is shared by the whole run."""
 
-    conversation: MultiTurnAttribute
+    conversation: MultiTurnAttribute | None  # None: attributes only (the seed's non-conversational datasets)
     models: Mapping[str, ChatModel]  # role -> model: planner, user, assistant
     environments: EnvironmentFactory  # initial-state overrides -> fresh environments
     attributes: AttributeSource
@@ -103,7 +103,7 @@ class _EpisodeState:
     """What is known so far; turned into a Trace whether the episode ends well or not."""
 
     spec: EpisodeSpec
-    conversation_id: str
+    conversation_id: str | None
     started: float
     attributes: dict[str, Any] = field(default_factory=dict)
     transcript: Transcript = field(default_factory=Transcript)
@@ -150,16 +150,22 @@ class _EpisodeState:
 async def simulate_episode(spec: EpisodeSpec, deps: EpisodeDeps) -> Trace:
     """Simulate one conversation and return its Trace (see the module docstring for what raises)."""
     conversation = deps.conversation
-    state = _EpisodeState(spec=spec, conversation_id=conversation.id, started=time.perf_counter())
+    state = _EpisodeState(
+        spec=spec, conversation_id=conversation.id if conversation else None, started=time.perf_counter()
+    )
     caller = RoleCaller(deps.models, episode_id=spec.episode_id, params=deps.params)
     error: str | None = None
     try:
-        termination = await _run(spec, deps, state, caller)
+        if conversation is None:
+            await _sample_into(state, deps, spec, caller)
+            termination = TerminationReason.ATTRIBUTES_ONLY
+        else:
+            termination = await _run(spec, deps, state, caller)
     except RoleModelError as exc:
         termination, error = TerminationReason.MODEL_ERROR, exc.render()
     except EnvironmentStepError as exc:
         termination, error = TerminationReason.ENVIRONMENT_ERROR, exc.render()
-    if termination == TerminationReason.TOOL_ROUND_LIMIT:
+    if termination == TerminationReason.TOOL_ROUND_LIMIT and conversation is not None:
         error = (
             f"turn {state.turns}: the assistant was still calling tools after {conversation.max_tool_rounds} "
             "tool round(s) and a request for a final answer without tools (raise max_tool_rounds if the task "
@@ -186,14 +192,22 @@ async def _sample_attributes(deps: EpisodeDeps, spec: EpisodeSpec) -> EpisodeAtt
         raise RoleModelError("attribute", describe_error(exc)) from exc
 
 
-async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, caller: RoleCaller) -> TerminationReason:
-    conversation = deps.conversation
+async def _sample_into(
+    state: _EpisodeState, deps: EpisodeDeps, spec: EpisodeSpec, caller: RoleCaller
+) -> EpisodeAttributes:
     attributes = await _sample_attributes(deps, spec)
     state.attributes = attributes.values
     # Generated attributes report their model usage (AttributePipeline's SampleAttributes.usage).
     attribute_usage = getattr(attributes, "usage", None)
     if isinstance(attribute_usage, Usage) and attribute_usage != Usage():
         caller.add_usage("attribute", attribute_usage)
+    return attributes
+
+
+async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, caller: RoleCaller) -> TerminationReason:
+    conversation = deps.conversation
+    assert conversation is not None  # simulate_episode handles the attributes-only case
+    attributes = await _sample_into(state, deps, spec, caller)
     user_instruction = attributes.render(role_instruction(conversation, "USER"))
     assistant_instruction = attributes.render(role_instruction(conversation, "ASSISTANT"))
     output_prompt = attributes.render(conversation.output_system_prompt) if conversation.output_system_prompt else ""
