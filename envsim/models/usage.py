@@ -145,7 +145,7 @@ class UsageTrackingModel(ModelWrapper):
     async def generate(self, request: ModelRequest) -> ModelResponse:
         response = await self.inner.generate(request)
         usage = response.usage
-        if usage.cost_usd is None and not response.cached:
+        if usage.cost_usd is None:
             usage.cost_usd = self.prices.cost(self.name, usage)
         saved = response.saved_usage
         if saved is not None and saved.cost_usd is None:

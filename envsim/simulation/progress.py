@@ -72,6 +72,9 @@ class LiveRunDisplay:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._live.stop()
+        if not self._live.console.is_terminal:
+            # Rich leaves the last frame without a newline when it cannot redraw in place.
+            self._live.console.line()
 
 
 def summary_table(summary: RunSummary) -> Table:
