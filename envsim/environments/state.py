@@ -17,6 +17,7 @@ import jsonpatch
 import jsonpointer
 
 from envsim.canonical import stable_hash
+from envsim.environments.json_diff import json_diff
 from envsim.environments.schema import schema_errors
 from envsim.errors import EnvsimError
 
@@ -73,7 +74,7 @@ def diff_states(before: Any, after: Any) -> Patch:
     Verified by re-applying it; if the diff algorithm ever produces a patch that does not reproduce
     `after`, a whole-document replace is returned instead so recorded patches always replay.
     """
-    patch: Patch = jsonpatch.make_patch(before, after).patch
+    patch: Patch = json_diff(before, after)
     try:
         if apply_patch(before, patch) == after:
             return patch

@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonpatch
-
 from envsim.canonical import canonical_json
 from envsim.config.loader import is_catalog_document, load_config, load_environment_catalog
 from envsim.config.models import EnvironmentConfig
 from envsim.config.yaml_source import read_yaml
 from envsim.environments.base import StepContext
 from envsim.environments.catalog import EnvironmentSet
+from envsim.environments.json_diff import json_diff
 from envsim.environments.state import PatchError, apply_patch
 from envsim.errors import ConfigError, EnvsimError, RunError
 from envsim.messages import FunctionCall, ToolCall
@@ -125,7 +124,7 @@ def _call_of(step: StepRecord) -> ToolCall:
 def compact_diff(recorded: Any, now: Any) -> str:
     """A short description of how `now` differs from `recorded`: JSON Patch ops for containers."""
     if isinstance(recorded, dict | list) and isinstance(now, type(recorded)):
-        ops = jsonpatch.make_patch(recorded, now).patch
+        ops = json_diff(recorded, now)
         shown = json.dumps(ops[:5], ensure_ascii=False, sort_keys=True)
         more = f" (+{len(ops) - 5} more ops)" if len(ops) > 5 else ""
         return _clip(shown) + more
