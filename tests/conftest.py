@@ -22,6 +22,14 @@ def _is_loopback(host: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _no_real_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Providers pointed at a real (non-loopback) endpoint fail at once with RealModelRequestBlocked."""
+    from envsim.models import request_guard
+
+    monkeypatch.setattr(request_guard, "ALLOW_MODEL_REQUESTS", False)
+
+
+@pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that would open a connection to (or resolve) a non-loopback host."""
     real_connect = socket.socket.connect

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from envsim.errors import ModelError
 from envsim.messages import FunctionCall, Message, ToolCall
+from envsim.models import request_guard
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.http_errors import (
     connection_error,
@@ -88,6 +89,7 @@ class AnthropicChatModel(ChatModel):
     def _get_client(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            request_guard.ensure_model_requests_allowed(self.base_url, self.endpoint)
             import anthropic
             import httpx2
 

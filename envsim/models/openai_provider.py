@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from envsim.errors import ModelError
 from envsim.messages import FunctionCall, Message, ToolCall
+from envsim.models import request_guard
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.http_errors import (
     connection_error,
@@ -84,6 +85,7 @@ class OpenAIChatModel(ChatModel):
         # httpx connection pools belong to one event loop; a new loop (asyncio.run again) gets a new client.
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            request_guard.ensure_model_requests_allowed(self.base_url or OPENAI_BASE_URL, self.endpoint)
             import httpx2
             import openai
 
