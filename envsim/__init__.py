@@ -8,7 +8,18 @@ from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelR
 __version__ = "0.1.0"
 
 # Running configs pulls in every layer; load it on first use so `import envsim` stays light.
-_LAZY = {"run": "envsim.api", "run_config": "envsim.api", "RunSummary": "envsim.api"}
+_LAZY = {
+    "run": "envsim.api",
+    "run_config": "envsim.api",
+    "RunSummary": "envsim.api",
+    "load_config": "envsim.config.loader",
+    "SynthConfig": "envsim.config.models",
+    "create_model": "envsim.models.registry",
+    "structured_call": "envsim.models.structured",
+    "Trace": "envsim.recording.trace",
+    "RunDirectory": "envsim.recording.run_dir",
+    "export_run": "envsim.recording.exporters",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -29,15 +40,22 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "ModelResponse",
+    "RunDirectory",
     "RunSummary",
     "StepContext",
     "StepResult",
+    "SynthConfig",
     "ToolCall",
     "ToolResult",
     "ToolSpec",
+    "Trace",
     "Usage",
     "__version__",
+    "create_model",
+    "export_run",
+    "load_config",
     "run",
     "run_config",
+    "structured_call",
     "tool",
 ]
