@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envsim.config.models import InferenceConfig, ModelSpec
-from envsim.models.base import ChatModel, ModelRequest, ModelResponse, ModelWrapper
+from envsim.config.models import GenerationConfig, InferenceConfig, ModelSpec
+from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelResponse, ModelWrapper
 from envsim.models.breaker import BreakerRegistry, CircuitBreakerModel
 from envsim.models.cache import CachingModel, ResponseCache
 from envsim.models.limits import EndpointKey, LimiterRegistry, LimitSettings, RateLimitedModel
@@ -36,6 +36,18 @@ from envsim.models.registry import (
 )
 from envsim.models.retry import RetryingModel, RetryPolicy
 from envsim.models.usage import UsageTracker, UsageTrackingModel
+
+
+def generation_params(generation: GenerationConfig) -> GenerationParams:
+    """The seed's `inference_config.generation` as request params (`max_new_tokens` -> `max_tokens`)."""
+    return GenerationParams(
+        temperature=generation.temperature,
+        top_p=generation.top_p,
+        max_tokens=generation.max_new_tokens,
+        seed=generation.seed,
+        stop=generation.stop_strings,
+    )
+
 
 ROLES = ("planner", "user", "assistant", "environment", "attribute")
 DEFAULT_CACHE_DIR = ".envsim_cache"
