@@ -22,11 +22,13 @@ from envsim.config.models import EnvironmentConfig, MultiTurnAttribute, SynthCon
 from envsim.config.paths import resolve_path
 from envsim.environments.catalog import EnvironmentSet
 from envsim.errors import ConfigError
-from envsim.models.base import GenerationParams, Usage
-from envsim.models.stack import build_role_models
+from envsim.models.base import Usage
+from envsim.models.stack import build_role_models, generation_params
 from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
 from envsim.recording.dataset import DatasetReport
 from envsim.scenarios.attributes import AttributePipeline
+from envsim.scenarios.evaluation import Evaluation
+from envsim.scenarios.live import ScenarioRun, evaluate_run, is_scenario_catalog_file, write_evaluation
 from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode
 from envsim.simulation.runner import ProgressCallback, Runner, RunProgress
 
@@ -49,6 +51,7 @@ class RunSummary:
     output_path: Path | None = None
     dataset_written: int = 0
     recent_errors: list[str] = field(default_factory=list)
+    evaluation: Evaluation | None = None  # scenario runs: success per scenario and pass^k (evaluation.json)
 
     @property
     def ok(self) -> bool:
@@ -63,17 +66,6 @@ def episode_seed(run_seed: int, sample_index: int, trial: int = 0) -> int:
 
 def default_out_dir(config_path: str | Path) -> Path:
     return Path("runs") / Path(config_path).stem
-
-
-def generation_params(config: SynthConfig) -> GenerationParams:
-    gen = config.inference_config.generation
-    return GenerationParams(
-        temperature=gen.temperature,
-        top_p=gen.top_p,
-        max_tokens=gen.max_new_tokens,
-        seed=gen.seed,
-        stop=gen.stop_strings,
-    )
 
 
 def the_conversation(config: SynthConfig) -> MultiTurnAttribute | None:
@@ -139,6 +131,32 @@ def _specs(config: SynthConfig) -> Iterator[EpisodeSpec]:
         yield EpisodeSpec(episode_id=episode_id_for(index), seed=episode_seed(config.seed, index), sample_index=index)
 
 
+def _prepare(
+    config: str | Path | SynthConfig,
+    overrides: list[str] | None,
+    num_samples: int | None,
+    seed: int | None,
+    model_override: str | None,
+    trials: int | None,
+) -> tuple[SynthConfig, ScenarioRun | None]:
+    """The run config, and the scenario run when the file is a scenario catalog (or a config naming one)."""
+    if num_samples is not None and num_samples < 1:
+        raise ConfigError(f"--num-samples must be at least 1, got {num_samples}", hint="pass a positive number")
+    if not isinstance(config, SynthConfig) and is_scenario_catalog_file(config):
+        live = ScenarioRun.from_catalog_file(config, overrides=overrides, model_override=model_override, seed=seed)
+        return live.config, live
+    cfg = _prepare_config(config, overrides, num_samples, seed)
+    if cfg.scenario_catalog_path is not None:
+        return cfg, ScenarioRun.from_config(cfg)
+    if trials is not None:
+        raise ConfigError(
+            "--trials applies to scenario runs, and this config has no scenario_catalog_path",
+            file=cfg.source_path,
+            hint="run a scenario catalog (or a config with scenario_catalog_path), or drop --trials",
+        )
+    return cfg, None
+
+
 async def run_config(
     config: str | Path | SynthConfig,
     *,
@@ -151,24 +169,34 @@ async def run_config(
     force: bool = False,
     on_progress: ProgressCallback | None = None,
     status_interval_s: float = 2.0,
+    trials: int | None = None,
+    include_scripted: bool = False,
 ) -> RunSummary:
     """Run (or resume) a config into `out_dir` and write its dataset file; see `RunSummary`.
+
+    Scenario runs (a scenario catalog file, or a config with `scenario_catalog_path`): each unscripted
+    scenario (every scenario with `include_scripted`) is simulated `trials` times (default 1), its `expect`
+    evaluated into the trace's checks, and the scores written to `evaluation.json` and `RunSummary.evaluation`;
+    `num_samples` then limits the run to the first N scenarios.
 
     Raises ConfigError(s) for config problems, RunError when `out_dir` belongs to a different config
     (unless `force`), ModelAuthError / CircuitOpenError when the run had to stop (status ERROR), and
     CancelledError when cancelled (status CANCELLED; run again to resume).
     """
     started = time.perf_counter()
-    cfg = _prepare_config(config, overrides, num_samples, seed)
-    conversation = the_conversation(cfg)
+    cfg, live = _prepare(config, overrides, num_samples, seed, model_override, trials)
+    conversation = live.conversation if live else the_conversation(cfg)
+    specs = live.specs(trials or 1, include_scripted=include_scripted, limit=num_samples) if live else None
     base_dir = _config_dir(cfg)
     if out_dir is None:
         out_dir = default_out_dir(cfg.source_path or "envsim-run")
     run_path = Path(out_dir)
     cache_setting = cfg.inference_config.cache
     cache_dir = resolve_path(cfg, cache_setting.path) if cache_setting.path else run_path.parent / ".envsim_cache"
-    env_configs, env_base_dir = _environment_configs(cfg)
-    params = generation_params(cfg)
+    env_configs, env_base_dir = (
+        (live.catalog.environments, live.catalog.path.parent) if live else _environment_configs(cfg)
+    )
+    params = generation_params(cfg.inference_config.generation)
 
     models = build_role_models(
         cfg.inference_config,
@@ -178,7 +206,8 @@ async def run_config(
         model_override=model_override,
     )
     try:
-        attributes = AttributePipeline.from_config(cfg, model=models["attribute"], base_dir=base_dir)
+        # Scenario runs take their attributes from the scenarios (ScenarioRun.attributes).
+        attributes = None if live else AttributePipeline.from_config(cfg, model=models["attribute"], base_dir=base_dir)
 
         def build_environments(initial_states: Any) -> EnvironmentSet:
             return EnvironmentSet.build(
@@ -196,6 +225,9 @@ async def run_config(
             build_environments(None).tool_specs(list(conversation.available_tools) or None)
 
         async def sample_attributes(spec: EpisodeSpec) -> Any:
+            if attributes is None:
+                assert live is not None
+                return live.attributes(dict(spec.attributes or {}))
             return await attributes.sample(spec.sample_index, cfg.seed, spec.episode_id)
 
         deps = EpisodeDeps(
@@ -208,7 +240,9 @@ async def run_config(
             usage_of=models.tracker.episode,
         )
         manifest = RunManifest.create(
-            cfg, seed=cfg.seed, models={role: models[role].name for role in (*CONVERSATION_ROLES, "environment")}
+            live.manifest_snapshot() if live else cfg,
+            seed=cfg.seed,
+            models={role: models[role].name for role in (*CONVERSATION_ROLES, "environment")},
         )
         with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
 
@@ -219,18 +253,27 @@ async def run_config(
                     models.episode_finished(spec.episode_id)
 
             runner = Runner(
-                _specs(cfg),
+                specs if specs is not None else _specs(cfg),
                 simulate,
                 run_dir,
                 num_workers=cfg.inference_config.remote_params.num_workers,
-                total=cfg.num_samples,
+                total=len(specs) if specs is not None else cfg.num_samples,
+                post_process=live.check_expectations if live else None,
                 on_progress=on_progress,
                 status_interval_s=status_interval_s,
             )
             progress = await runner.run()
             report = _write_dataset(cfg, run_dir)
             status = run_dir.status()
-        return _summary(run_path, status.state, cfg, progress, status.done, status.failed, started, report)
+            evaluation = None
+            if live is not None and specs is not None:
+                evaluation = evaluate_run(run_dir.traces(include_failed=True), specs)
+                write_evaluation(run_path, evaluation)
+        summary = _summary(run_path, status.state, cfg, progress, status.done, status.failed, started, report)
+        if specs is not None:
+            summary.total = len(specs)
+        summary.evaluation = evaluation
+        return summary
     finally:
         await models.aclose()
 

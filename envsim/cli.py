@@ -7,12 +7,16 @@ User errors (EnvsimError) print as one short paragraph and exit 1; tracebacks ar
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
 from envsim.errors import EnvsimError
+
+if TYPE_CHECKING:
+    from envsim.scenarios.evaluation import Evaluation
 
 app = typer.Typer(
     name="envsim",
@@ -128,7 +132,10 @@ def validate(
     from envsim.errors import ConfigErrors
 
     try:
-        loaded = load_config_or_catalog(config, [*set_, *split_seed_style_args(list(ctx.args))])
+        overrides = [*set_, *split_seed_style_args(list(ctx.args))]
+        if _validate_scenario_catalog(config, overrides):
+            return
+        loaded = load_config_or_catalog(config, overrides)
     except ConfigErrors as exc:
         count = len(exc.errors)
         err_console.print(Text(f"{count} error{'s' if count != 1 else ''} in {config}", style="bold red"))
@@ -142,6 +149,29 @@ def validate(
     console.print(render_summary(build_summary(loaded)))
 
 
+def _validate_scenario_catalog(path: str, overrides: list[str]) -> bool:
+    """`envsim validate` of a scenario catalog: load it (and, when it has role instructions, check that
+    its unscripted scenarios fill them), print "ok" and a summary. False when `path` is not a catalog."""
+    from rich.text import Text
+
+    from envsim.errors import ConfigErrors
+    from envsim.scenarios.catalog import load_catalog
+    from envsim.scenarios.live import is_scenario_catalog_file, template_errors
+    from envsim.scenarios.views import catalog_summary
+
+    if not is_scenario_catalog_file(path):
+        return False
+    loaded = load_catalog(path, overrides)
+    if loaded.catalog.multiturn is not None:
+        unscripted = [s for s in loaded.scenarios if not s.scripted]
+        errors = template_errors(loaded, loaded.catalog.multiturn, only=unscripted)
+        if errors:
+            raise ConfigErrors(errors)
+    console.print(Text("ok", style="bold green"))
+    console.print(catalog_summary(loaded))
+    return True
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
@@ -153,9 +183,18 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Override the run seed."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
     force: bool = typer.Option(False, "--force", help="Resume even though the config changed since the run began."),
+    trials: int | None = typer.Option(None, "--trials", help="Scenario runs: simulate each scenario K times."),
+    include_scripted: bool = typer.Option(
+        False, "--include-scripted", help="Scenario runs: simulate scripted scenarios live too (scripts ignored)."
+    ),
+    fail_under: float = typer.Option(
+        1.0, "--fail-under", help="Scenario runs: exit 1 when the success rate (pass^1) is below this (0 to 1)."
+    ),
 ) -> None:
     """Simulate the config's conversations into a run directory (resumes an existing one).
 
+    CONFIG may be a scenario catalog (or a config with scenario_catalog_path): its scenarios are simulated
+    live --trials times, their expectations checked, and success and pass^k reported (see docs/scenarios.md).
     Seed-style overrides work too: `--inference_config.generation.temperature 0.5`.
     """
     import asyncio
@@ -163,11 +202,13 @@ def run(
 
     from envsim.api import default_out_dir, run_config
     from envsim.config.overrides import split_seed_style_args
+    from envsim.scenarios.views import evaluation_table
     from envsim.simulation.progress import LiveRunDisplay, summary_table
 
     out_dir = Path(out) if out else default_out_dir(config)
     display = LiveRunDisplay(err_console, title=f"envsim run {config}")
     try:
+        _check_trial_options(trials, fail_under)
         overrides = [*set_, *split_seed_style_args(list(ctx.args))]
         with display:
             summary = asyncio.run(
@@ -181,6 +222,8 @@ def run(
                     no_cache=no_cache,
                     force=force,
                     on_progress=display.update,
+                    trials=trials,
+                    include_scripted=include_scripted,
                 )
             )
     except KeyboardInterrupt:
@@ -192,10 +235,33 @@ def run(
     except EnvsimError as exc:
         _print_user_error(exc)
     console.print(summary_table(summary))
+    if summary.evaluation is not None:
+        console.print(evaluation_table(summary.evaluation))
     if not summary.ok:
         err_console.print(
             f"[bold red]error:[/] the run produced no successful episode ({summary.failed} failed); "
             f"see {out_dir / 'failures.jsonl'} or `envsim show {out_dir}`",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if summary.evaluation is not None:
+        _fail_under(summary.evaluation, fail_under, out_dir)
+
+
+def _check_trial_options(trials: int | None, fail_under: float) -> None:
+    if trials is not None and trials < 1:
+        raise EnvsimError(f"--trials must be at least 1, got {trials}", hint="pass --trials 1 or more")
+    if not 0.0 <= fail_under <= 1.0:
+        raise EnvsimError(f"--fail-under is a success rate between 0 and 1, got {fail_under}")
+
+
+def _fail_under(evaluation: Evaluation, fail_under: float, out_dir: Path) -> None:
+    """Exit 1 when the scenario success rate (pass^1) is below `fail_under`."""
+    rate = evaluation.pass_hat.get(1, 0.0)
+    if rate < fail_under:
+        err_console.print(
+            f"[bold red]failed:[/] success rate {rate:.3f} is below --fail-under {fail_under:g}; "
+            f"details in {out_dir / 'evaluation.json'} and `envsim show {out_dir} EPISODE`",
             highlight=False,
         )
         raise typer.Exit(1)

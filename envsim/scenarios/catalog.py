@@ -34,6 +34,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from envsim.config.loader import load_environment_catalog
 from envsim.config.locations import Loc, format_loc
 from envsim.config.models import EnvironmentConfig, InferenceConfig, MultiTurnAttribute, StrictModel
+from envsim.config.overrides import apply_overrides
 from envsim.config.pydantic_errors import explain_validation_error
 from envsim.config.yaml_source import YamlDocument, read_yaml
 from envsim.environments.handlers import is_file_reference
@@ -199,6 +200,7 @@ class ScenarioCatalog(StrictModel):
     inference_config: InferenceConfig | None = None
     multiturn: MultiTurnAttribute | None = None
     seed: int = 0
+    output_path: str | None = None  # live runs: the dataset file (relative to the catalog)
     scenarios: list[Scenario] = Field(default_factory=list)
 
     @property
@@ -281,16 +283,18 @@ def load_catalogs(path: str | Path) -> list[LoadedCatalog]:
     return loaded
 
 
-def load_catalog(path: str | Path) -> LoadedCatalog:
-    """Load and check one catalog file. Raises `ConfigErrors` listing every problem with its location."""
+def load_catalog(path: str | Path, overrides: list[str] | None = None) -> LoadedCatalog:
+    """Load and check one catalog file (`overrides`: `a.b[0].c=VALUE` edits, as for configs).
+    Raises `ConfigErrors` listing every problem with its location."""
     path = Path(path)
     doc = read_yaml(path)
     if not isinstance(doc.data, dict):
         raise ConfigError(
             "a scenario catalog is a mapping with `environment_config_path` and `scenarios`", file=str(path)
         )
+    data = apply_overrides(doc.data, overrides, model=ScenarioCatalog) if overrides else doc.data
     try:
-        catalog = ScenarioCatalog.model_validate(doc.data)
+        catalog = ScenarioCatalog.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors(
             [_error(doc, e.loc, e.message, e.hint) for e in explain_validation_error(exc, ScenarioCatalog)]

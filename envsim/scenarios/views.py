@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from envsim.scenarios.catalog import LoadedCatalog
 from envsim.scenarios.evaluation import Evaluation
 from envsim.scenarios.reexecute import ReexecutionReport
 from envsim.scenarios.replay import ReplayReport
@@ -52,16 +53,56 @@ def reexecution_table(report: ReexecutionReport) -> RenderableType:
 
 
 def evaluation_table(evaluation: Evaluation) -> RenderableType:
+    """Per scenario: trials, passes, success rate and why trials failed; then pass^k for k = 1..trials."""
     table = Table(title="scenario evaluation", title_justify="left")
     table.add_column("scenario", no_wrap=True)
-    table.add_column("successes", justify="right")
+    table.add_column("trials", justify="right")
+    table.add_column("passes", justify="right")
+    table.add_column("success", justify="right")
     table.add_column("failed trials")
     for score in evaluation.scores:
         style = "green" if score.successes == score.trials else "red"
+        rate = score.successes / score.trials if score.trials else 0.0
         table.add_row(
             Text(score.scenario_id),
-            Text(f"{score.successes}/{score.trials}", style=style),
-            Text("\n".join(score.failures)),
+            str(score.trials),
+            Text(str(score.successes), style=style),
+            Text(f"{rate:.0%}", style=style),
+            Text("\n".join(_grouped_failures(score.failures))),
         )
+    passed = sum(s.successes == s.trials for s in evaluation.scores)
+    head = f"{passed}/{len(evaluation.scores)} scenarios passed every trial"
     lines = "   ".join(f"pass^{k} = {value:.3f}" for k, value in sorted(evaluation.pass_hat.items()))
-    return Group(table, Text(lines or "no trials"))
+    return Group(table, Text(head, style="green" if evaluation.passed else "bold red"), Text(lines or "no trials"))
+
+
+def _grouped_failures(failures: list[str]) -> list[str]:
+    """`trial 0: why` lines with the same reason shown once: `trials 0, 2: why`."""
+    by_reason: dict[str, list[str]] = {}
+    for line in failures:
+        head, sep, reason = line.partition(": ")
+        trial = head.removeprefix("trial ") if sep and head.startswith("trial ") else None
+        if trial is None:
+            by_reason.setdefault(line, [])
+        else:
+            by_reason.setdefault(reason, []).append(trial)
+    lines = []
+    for reason, trials in by_reason.items():
+        label = "trial" if len(trials) == 1 else "trials"
+        lines.append(f"{label} {', '.join(trials)}: {reason}" if trials else reason)
+    return lines
+
+
+def catalog_summary(loaded: LoadedCatalog) -> RenderableType:
+    """What `envsim validate CATALOG` shows: environments, scenarios, and how the catalog can be run."""
+    scripted = [s for s in loaded.scenarios if s.scripted]
+    live = len(loaded.scenarios) - len(scripted)
+    catalog = loaded.catalog
+    table = Table(title=f"scenario catalog {loaded.path}", title_justify="left", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value")
+    table.add_row("environments", Text(", ".join(e.id for e in loaded.environments)))
+    table.add_row("scenarios", f"{len(loaded.scenarios)} ({len(scripted)} scripted, {live} unscripted)")
+    model = catalog.inference_config.model.model_name if catalog.inference_config else "none (pass --model)"
+    table.add_row("live runs", Text(f"model {model}; role instructions: {'yes' if catalog.multiturn else 'none'}"))
+    return table
