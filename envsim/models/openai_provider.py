@@ -7,7 +7,7 @@ rely on the envsim errors raised here (see `envsim.models.http_errors`).
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 import os
 import re
@@ -18,6 +18,7 @@ from envsim.errors import ModelError
 from envsim.messages import FunctionCall, Message, ToolCall
 from envsim.models import request_guard
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
+from envsim.models.client_shards import ClientShards
 from envsim.models.http_errors import (
     connection_error,
     error_detail,
@@ -33,6 +34,9 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Compatible servers usually ignore the key, but the SDK insists on having one.
 PLACEHOLDER_KEY = "not-needed"
 DEFAULT_TIMEOUT = 300.0
+CHAT_COMPLETIONS_PATH = "/chat/completions"
+# What `chat.completions.create` passes: authenticate with the bearer API key.
+_REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
 
 # Keywords OpenAI's strict structured-output mode rejects; such schemas are sent non-strict.
 _STRICT_UNSUPPORTED = {"patternProperties", "if", "then", "else", "not", "dependentRequired", "dependentSchemas"}
@@ -74,48 +78,54 @@ class OpenAIChatModel(ChatModel):
                 raise missing_key_error(self.endpoint, api_key_env)
             key = PLACEHOLDER_KEY
         self._api_key = key
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._shards: ClientShards[Any] = ClientShards(self._new_client, _close_client, max_connections=max_connections)
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIChatModel({self.name!r})"
 
-    def _get_client(self) -> Any:
-        # httpx connection pools belong to one event loop; a new loop (asyncio.run again) gets a new client.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            request_guard.ensure_model_requests_allowed(self.base_url or OPENAI_BASE_URL, self.endpoint)
-            import httpx2
-            import openai
+    def _new_client(self, max_connections: int) -> Any:
+        """One SDK client with its own connection pool (see `ClientShards` for why there are several)."""
+        request_guard.ensure_model_requests_allowed(self.base_url or OPENAI_BASE_URL, self.endpoint)
+        import httpx2
+        import openai
 
-            limits = httpx2.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self.base_url or OPENAI_BASE_URL,
-                max_retries=0,
-                timeout=self.timeout,
-                http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout),
-            )
-            self._loop = loop
-        return self._client
+        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        return openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url or OPENAI_BASE_URL,
+            max_retries=0,
+            timeout=self.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout),
+        )
 
     async def aclose(self) -> None:
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.close()
-        self._client = None
+        await self._shards.aclose()
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         params = self.build_params(request)
-        client = self._get_client()
-        completion = await self._call(client, params)
-        return self.parse_completion(completion)
+        client, ticket = self._shards.acquire()
+        try:
+            payload = await self._call(client, params)
+        finally:
+            self._shards.release(ticket)
+        return self.parse_completion(payload)
 
-    async def _call(self, client: Any, params: dict[str, Any]) -> Any:
+    async def _call(self, client: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """POST the Chat Completions body through the SDK and return the reply's JSON.
+
+        `client.post` (the SDK's documented call for a ready-made body) rather than
+        `chat.completions.create`: `create` first walks every message of the request through the SDK's
+        TypedDict transform (an identity for chat params, but it costs milliseconds per call on a long
+        conversation) and then builds pydantic objects that would only be converted back to dicts here.
+        Auth, headers, timeouts and HTTP error mapping are the SDK's either way."""
+        import httpx2
         import openai
 
         try:
-            completion = await client.chat.completions.create(**params)
+            response = await client.post(
+                CHAT_COMPLETIONS_PATH, cast_to=httpx2.Response, body=params, options=_REQUEST_OPTIONS
+            )
         except openai.APITimeoutError as exc:
             raise connection_error(self.endpoint, str(exc), timeout=True) from None
         except openai.APIConnectionError as exc:
@@ -130,15 +140,15 @@ class OpenAIChatModel(ChatModel):
                 api_key_env=self.api_key_env,
                 secrets=[self._api_key],
             ) from None
-        except openai.APIResponseValidationError as exc:
-            raise malformed_reply_error(self.endpoint, exc.message) from None
-        except ValueError as exc:  # json.JSONDecodeError: the body claimed JSON but was not
-            raise malformed_reply_error(self.endpoint, str(exc)) from None
         except openai.OpenAIError as exc:
             raise ModelError(f"{self.endpoint}: {exc}", endpoint=self.endpoint) from None
-        if not hasattr(completion, "choices"):  # the SDK returns the text of a non-JSON reply as is
-            raise malformed_reply_error(self.endpoint, f"got {str(completion)[:120]!r}")
-        return completion
+        try:
+            payload = json.loads(response.content)
+        except ValueError as exc:  # a non-JSON or truncated body
+            raise malformed_reply_error(self.endpoint, f"{exc}; got {response.text[:120]!r}") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+            raise malformed_reply_error(self.endpoint, f"got {response.text[:120]!r}")
+        return payload
 
     # ------------------------------------------------------------------ request conversion
 
@@ -204,38 +214,50 @@ class OpenAIChatModel(ChatModel):
 
     # ------------------------------------------------------------------ reply conversion
 
-    def parse_completion(self, completion: Any) -> ModelResponse:
-        if not completion.choices:
+    def parse_completion(self, payload: dict[str, Any]) -> ModelResponse:
+        """A Chat Completions reply (its JSON, as sent) -> ModelResponse; `raw` is that JSON."""
+        choices = payload["choices"]
+        if not choices:
             raise malformed_reply_error(self.endpoint, "reply has no choices")
-        choice = completion.choices[0]
-        msg = choice.message
-        calls = [
-            ToolCall(id=c.id, function=FunctionCall(name=c.function.name, arguments=c.function.arguments or "{}"))
-            for c in (msg.tool_calls or [])
-            if getattr(c, "function", None) is not None
-        ]
-        content = msg.content if msg.content is not None else getattr(msg, "refusal", None)
-        message = Message(role="assistant", content=content, tool_calls=calls or None)
+        choice = choices[0]
+        msg = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(msg, dict):
+            raise malformed_reply_error(self.endpoint, "the reply's first choice has no message")
+        try:
+            calls = [
+                ToolCall(id=c["id"], function=FunctionCall(name=fn["name"], arguments=fn.get("arguments") or "{}"))
+                for c in msg.get("tool_calls") or ()
+                if (fn := c.get("function")) is not None
+            ]
+            content = msg.get("content")
+            message = Message(
+                role="assistant",
+                content=content if content is not None else msg.get("refusal"),
+                tool_calls=calls or None,
+            )
+            usage = normalized_usage(payload.get("usage"))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: pydantic's
+            raise malformed_reply_error(self.endpoint, f"unexpected reply shape: {exc}") from None
         return ModelResponse(
             message=message,
-            finish_reason=choice.finish_reason,
-            usage=normalized_usage(completion.usage),
-            model=completion.model or self.model,
-            raw=completion.model_dump(mode="json", exclude_unset=True),
+            finish_reason=choice.get("finish_reason"),
+            usage=usage,
+            model=payload.get("model") or self.model,
+            raw=payload,
         )
 
 
-def normalized_usage(usage: Any) -> Usage:
+def normalized_usage(usage: dict[str, Any] | None) -> Usage:
     """OpenAI's prompt_tokens include cached tokens; envsim's input_tokens do not."""
-    if usage is None:
+    if not usage:
         return Usage(requests=1)
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
-    prompt = usage.prompt_tokens or 0
+    details = usage.get("prompt_tokens_details")
+    cached = (details.get("cached_tokens") or 0) if details else 0
+    prompt = usage.get("prompt_tokens") or 0
     return Usage(
         requests=1,
         input_tokens=max(0, prompt - cached),
-        output_tokens=usage.completion_tokens or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
         cache_read_tokens=cached,
     )
 
@@ -274,3 +296,7 @@ def strict_compatible(schema: Any) -> bool:
 def _cause(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     return f"{type(cause).__name__}: {cause}" if cause else str(exc)
+
+
+async def _close_client(client: Any) -> None:
+    await client.close()
