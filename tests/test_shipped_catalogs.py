@@ -64,7 +64,7 @@ def test_deterministic_input_violating_parameters_is_reported(tmp_path: Path) ->
     assert "environments[2].tools[0].deterministic_outputs[1].input" in output
 
 
-def test_retail_catalog_with_a_missing_handler_file_is_reported(tmp_path: Path) -> None:
+def test_retail_catalog_with_a_missing_initial_state_file_is_reported(tmp_path: Path) -> None:
     source = ROOT / "environments/retail/retail.yaml"
     target = _broken_copy(tmp_path, source, lambda data: None)
     (target.parent / "retail_state.json").unlink()
