@@ -195,6 +195,7 @@ class FakeModelServer:
     # ------------------------------------------------------------------ requests
 
     async def _handle(self, http: HttpRequest) -> HttpResponse:
+        arrived = asyncio.get_running_loop().time()
         index = self.count
         self.count += 1
         started, t0 = time.time(), time.perf_counter()
@@ -204,7 +205,7 @@ class FakeModelServer:
         if self.keep_log:
             self.log.append(entry)
         try:
-            response = await self._answer(http, api, entry)
+            response = await self._answer(http, api, entry, arrived)
         except DropConnection:
             entry.duration = time.perf_counter() - t0
             raise
@@ -212,7 +213,7 @@ class FakeModelServer:
         entry.duration = time.perf_counter() - t0
         return response
 
-    async def _answer(self, http: HttpRequest, api: str | None, entry: RequestLogEntry) -> HttpResponse:
+    async def _answer(self, http: HttpRequest, api: str | None, entry: RequestLogEntry, arrived: float) -> HttpResponse:
         wire = wire_openai if api != "anthropic" else wire_anthropic
         if api is None:
             return _json(404, wire.error_body(404, f"no route {http.method} {http.path}"))
@@ -237,12 +238,20 @@ class FakeModelServer:
 
         fault = self.faults.pick(entry.index)
         entry.fault = fault
-        delay = latency_seconds(self.latency)
-        if delay:
-            await asyncio.sleep(delay)
+        # The answer leaves `latency` after the request arrived, however long computing it took (like a
+        # real server, whose latency includes its compute): work done meanwhile does not add to it.
+        deadline = arrived + latency_seconds(self.latency)
         if fault is not None and fault != "bad_tool_args":
+            await _sleep_until(deadline)
             return await self._fault_response(fault, api)
+        answer = await self._success(request, body, api, entry, fault == "bad_tool_args")
+        await _sleep_until(deadline)
+        return answer
 
+    async def _success(
+        self, request: ModelRequest, body: dict[str, Any], api: str, entry: RequestLogEntry, bad_args: bool
+    ) -> HttpResponse:
+        wire = wire_openai if api != "anthropic" else wire_anthropic
         try:
             response = await self._reply(request)
         except Exception as exc:  # a handler bug is the test author's to see: answer 500 with the reason
@@ -250,7 +259,6 @@ class FakeModelServer:
             return _json(500, wire.error_body(500, f"fake server handler failed: {type(exc).__name__}: {exc}"))
         response = self._with_usage(response, request, body, api)
         entry.response = response
-        bad_args = fault == "bad_tool_args"
         if bad_args and not response.message.tool_calls and request.tools:
             message = Message.assistant(None, [ToolCall.make(request.tools[0].name, {}, id=f"call_bad{entry.index}")])
             response = response.model_copy(update={"message": message, "finish_reason": "tool_calls"})
@@ -339,6 +347,12 @@ class FakeModelServer:
         if fault == "hang":
             await asyncio.sleep(self.faults.hang_seconds)
         raise DropConnection  # "drop", and a hang that outlived its time
+
+
+async def _sleep_until(deadline: float) -> None:
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> HttpResponse:
