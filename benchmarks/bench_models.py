@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from envsim.event_loop import run_async
 from envsim.messages import Message
 from envsim.models.base import ChatModel, ModelRequest, RequestContext
 from envsim.models.limits import LimiterRegistry, LimitSettings
@@ -110,11 +111,11 @@ def best_of(rounds: int, base_url: str, requests: int, concurrency: int) -> tupl
     for round_no in range(rounds):
         # Interleaved, alternating who goes first: drift in machine load hits both sides alike.
         if round_no % 2:
-            e = asyncio.run(run_envsim(base_url, requests, concurrency))
-            b = asyncio.run(run_bare(base_url, requests, concurrency))
+            e = run_async(run_envsim(base_url, requests, concurrency))
+            b = run_async(run_bare(base_url, requests, concurrency))
         else:
-            b = asyncio.run(run_bare(base_url, requests, concurrency))
-            e = asyncio.run(run_envsim(base_url, requests, concurrency))
+            b = run_async(run_bare(base_url, requests, concurrency))
+            e = run_async(run_envsim(base_url, requests, concurrency))
         bare = b if bare is None or b.throughput > bare.throughput else bare
         envsim = e if envsim is None or e.throughput > envsim.throughput else envsim
     assert envsim is not None and bare is not None

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from envsim.api import RunSummary, run_config
+from envsim.event_loop import run_async
 from envsim.models.base import ModelRequest, ModelResponse
 from envsim.models.mock import MockModel
 from envsim.testing.fake_server import FakeModelServer
@@ -114,7 +115,7 @@ def throughput_http(episodes: int, workers: int, latency: float) -> bool:
         model = f"openai:bench@{server.openai_base_url}"
         config = write_config(Path(tmp), episodes=episodes, turns=6, workers=workers, model=model)
         started = time.perf_counter()
-        summary = asyncio.run(run_once(config, Path(tmp) / "run"))
+        summary = run_async(run_once(config, Path(tmp) / "run"))
         elapsed = time.perf_counter() - started
     return report_throughput("http", summary, elapsed, workers, latency)
 
@@ -128,7 +129,7 @@ def throughput_in_process(episodes: int, workers: int, latency: float) -> bool:
             Path(tmp), episodes=episodes, turns=6, workers=workers, model="function:endpoint.py:reply"
         )
         started = time.perf_counter()
-        summary = asyncio.run(run_once(config, Path(tmp) / "run"))
+        summary = run_async(run_once(config, Path(tmp) / "run"))
         elapsed = time.perf_counter() - started
     return report_throughput("in-process", summary, elapsed, workers, latency)
 
@@ -140,7 +141,7 @@ def memory_child(episodes: int) -> None:
     """Run `episodes` one-turn episodes in-process with the mock model; print peak RSS in KiB as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), episodes=episodes, turns=1, workers=128, model="mock:bench")
-        summary = asyncio.run(run_once(config, Path(tmp) / "run"))
+        summary = run_async(run_once(config, Path(tmp) / "run"))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"episodes": episodes, "done": summary.done, "peak_kib": peak_kib}))
 
@@ -222,10 +223,10 @@ def framework_cpu_per_call(episodes: int, workers: int) -> float:
         config = write_config(Path(tmp), episodes=episodes, turns=3, workers=workers, model=model)
         import bench_run  # the endpoint's copy of this module (not `__main__` when run as a script)
 
-        asyncio.run(run_once(config, Path(tmp) / "warm"))
+        run_async(run_once(config, Path(tmp) / "warm"))
         bench_run.MOCK_CPU[0] = 0.0
         cpu = time.process_time()
-        summary = asyncio.run(run_once(config, Path(tmp) / "run"))
+        summary = run_async(run_once(config, Path(tmp) / "run"))
         cpu = time.process_time() - cpu
     return (cpu - bench_run.MOCK_CPU[0]) / summary.usage.requests
 
@@ -234,10 +235,10 @@ def overhead(episodes: int, workers: int) -> None:
     with FakeModelServer.start_process(latency=0.0) as server, tempfile.TemporaryDirectory() as tmp:
         model = f"openai:bench@{server.openai_base_url}"
         config = write_config(Path(tmp), episodes=episodes, turns=3, workers=workers, model=model)
-        asyncio.run(run_once(config, Path(tmp) / "warm"))  # imports, SDK client set-up: not per-call costs
+        run_async(run_once(config, Path(tmp) / "warm"))  # imports, SDK client set-up: not per-call costs
         cpu = time.process_time()
         wall = time.perf_counter()
-        summary = asyncio.run(run_once(config, Path(tmp) / "run"))
+        summary = run_async(run_once(config, Path(tmp) / "run"))
         wall = time.perf_counter() - wall
         envsim_cpu = time.process_time() - cpu
         calls = summary.usage.requests

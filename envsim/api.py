@@ -9,7 +9,6 @@ directory -> the seed's dataset file at `output_path`. Re-running on the same `o
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from envsim.config.models import EnvironmentConfig, MultiTurnAttribute, SynthCon
 from envsim.config.paths import resolve_path
 from envsim.environments.catalog import EnvironmentSet
 from envsim.errors import ConfigError
+from envsim.event_loop import run_async
 from envsim.models.base import Usage
 from envsim.models.stack import build_role_models, generation_params
 from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
@@ -314,4 +314,4 @@ def _summary(
 
 def run(config: str | Path | SynthConfig, **kwargs: Any) -> RunSummary:
     """Synchronous `run_config` (same keyword arguments), for scripts and notebooks without a loop."""
-    return asyncio.run(run_config(config, **kwargs))
+    return run_async(run_config(config, **kwargs))

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from envsim.errors import EnvsimError
+from envsim.event_loop import run_async
 
 if TYPE_CHECKING:
     from envsim.scenarios.evaluation import Evaluation
@@ -197,7 +198,6 @@ def run(
     live --trials times, their expectations checked, and success and pass^k reported (see docs/scenarios.md).
     Seed-style overrides work too: `--inference_config.generation.temperature 0.5`.
     """
-    import asyncio
     from pathlib import Path
 
     from envsim.api import default_out_dir, run_config
@@ -211,7 +211,7 @@ def run(
         _check_trial_options(trials, fail_under)
         overrides = [*set_, *split_seed_style_args(list(ctx.args))]
         with display:
-            summary = asyncio.run(
+            summary = run_async(
                 run_config(
                     config,
                     out_dir=out_dir,
@@ -279,7 +279,6 @@ def replay(
     re-execute its recorded tool calls against today's environments and report what changed.
 
     Exit code 0 when every expectation holds (or nothing changed), 1 otherwise."""
-    import asyncio
     from pathlib import Path
 
     from envsim.scenarios.reexecute import reexecute_run
@@ -288,12 +287,12 @@ def replay(
 
     try:
         if (Path(target) / "manifest.json").is_file():
-            drift = asyncio.run(reexecute_run(target, environments_path=environments))
+            drift = run_async(reexecute_run(target, environments_path=environments))
             console.print(reexecution_table(drift))
             failed = drift.changed
         else:
             out_dir = Path(out) if out else Path("runs") / Path(target).stem
-            report = asyncio.run(replay_catalogs(target, out_dir))
+            report = run_async(replay_catalogs(target, out_dir))
             console.print(replay_table(report))
             failed = not report.passed
     except EnvsimError as exc:

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable
 
 from envsim.errors import ConfigError
+from envsim.event_loop import run_async
 from envsim.testing.fake_server.faults import FAULT_KINDS, FaultPlan, Latency
 from envsim.testing.fake_server.server import FakeModelServer
 
@@ -81,7 +82,7 @@ def serve(
         finally:
             await server.stop()
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def _print_url(url: str) -> None:
