@@ -74,6 +74,9 @@ def _load_file(module_ref: str, base_dir: Path | None) -> ModuleType:
     cached = sys.modules.get(name)
     if cached is not None:
         return cached
+    # Like pytest's rootdir insertion: a tool file may import helper modules that sit next to it.
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load {path} as a Python module", hint="name a .py file")

@@ -243,3 +243,13 @@ async def test_invalid_arguments_never_run_the_tool() -> None:
     result = await call(envs, "remove_stock", {"sku": "apple", "qty": "two"})
     assert "at /qty: 'two' is not of type 'integer'" in (result.error or "")
     assert envs.states()["inventory"] == INITIAL
+
+
+def test_a_tool_file_can_import_a_helper_module_next_to_it(tmp_path: Path) -> None:
+    from envsim.environments.handlers import load_callable
+
+    (tmp_path / "pricing_helpers_7f3a.py").write_text("def with_tax(x):\n    return round(x * 1.2, 2)\n")
+    (tmp_path / "shop_tools.py").write_text(
+        "from pricing_helpers_7f3a import with_tax\n\ndef gross(net: float) -> float:\n    return with_tax(net)\n"
+    )
+    assert load_callable("shop_tools.py:gross", tmp_path)(net=10.0) == 12.0
