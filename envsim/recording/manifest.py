@@ -62,13 +62,22 @@ def _envsim_version() -> str:
     return __version__
 
 
+# How many samples a run has is not what it is: raising num_samples on an existing run directory extends
+# it (finished episodes are kept), instead of being refused as a different config.
+RUN_SIZE_KEYS = ("num_samples",)
+
+
+def identity_hash(config: dict[str, Any]) -> str:
+    return stable_hash({k: v for k, v in config.items() if k not in RUN_SIZE_KEYS})
+
+
 class RunManifest(BaseModel):
     """Written once when a run directory is created; compared on every resume."""
 
     model_config = ConfigDict(extra="forbid")
 
     config: dict[str, Any]  # snapshot, secrets replaced by "***"
-    config_hash: str  # stable_hash(config)
+    config_hash: str  # identity_hash(config): the config without its run-size keys
     envsim_version: str
     seed: int
     models: dict[str, str] = Field(default_factory=dict)  # role -> model string
@@ -89,7 +98,7 @@ class RunManifest(BaseModel):
         snapshot = redact_secrets(raw)
         return cls(
             config=snapshot,
-            config_hash=stable_hash(snapshot),
+            config_hash=identity_hash(snapshot),
             envsim_version=_envsim_version(),
             seed=seed,
             models={role: _redact_string(m) for role, m in (models or {}).items()},
@@ -101,7 +110,7 @@ class RunManifest(BaseModel):
         """What makes `other` a different run: changed top-level config keys, seed, models. Empty = same run."""
         changed: list[str] = []
         if self.config_hash != other.config_hash:
-            keys = sorted(set(self.config) | set(other.config))
+            keys = sorted((set(self.config) | set(other.config)) - set(RUN_SIZE_KEYS))
             changed += [
                 f"config.{k}"
                 for k in keys

@@ -18,7 +18,11 @@ from envsim.recording.run_dir import FAILURES_FILE, TIMINGS_FILE, TRACES_FILE
 
 from .factories import make_trace
 
-CONFIG = {"num_samples": 4, "inference_config": {"model": {"model_name": "gpt-4o-mini"}, "generation": {}}}
+CONFIG = {
+    "num_samples": 4,
+    "output_path": "a.jsonl",
+    "inference_config": {"model": {"model_name": "gpt-4o-mini"}, "generation": {}},
+}
 
 
 def manifest(config: dict | None = None, seed: int = 7) -> RunManifest:
@@ -116,19 +120,26 @@ def test_corrupt_middle_line_names_file_and_line(tmp_path: Path) -> None:
 
 def test_changed_config_is_refused_naming_keys_then_forced(tmp_path: Path) -> None:
     RunDirectory.open(tmp_path, manifest=manifest()).close()
-    changed = {**CONFIG, "num_samples": 8}
+    changed = {**CONFIG, "output_path": "b.jsonl"}
     with pytest.raises(RunError) as info:
         RunDirectory.open(tmp_path, manifest=manifest(changed))
     text = info.value.render()
-    assert "config.num_samples" in text and "inference_config" not in text
+    assert "config.output_path" in text and "inference_config" not in text
     assert "--force" in text and "--out" in text
     with pytest.raises(RunError, match="seed"):
         RunDirectory.open(tmp_path, manifest=manifest(seed=8))
 
     with RunDirectory.open(tmp_path, manifest=manifest(changed), force=True) as run:
-        assert run.manifest.config["num_samples"] == 8
-    assert json.loads((tmp_path / "manifest.json").read_text())["config"]["num_samples"] == 8
-    assert json.loads((tmp_path / "manifest.superseded-1.json").read_text())["config"]["num_samples"] == 4
+        assert run.manifest.config["output_path"] == "b.jsonl"
+    assert json.loads((tmp_path / "manifest.json").read_text())["config"]["output_path"] == "b.jsonl"
+    assert json.loads((tmp_path / "manifest.superseded-1.json").read_text())["config"]["output_path"] == "a.jsonl"
+
+
+def test_more_samples_extend_the_same_run(tmp_path: Path) -> None:
+    """num_samples is the run's size, not its identity: raising it resumes and extends the run."""
+    RunDirectory.open(tmp_path, manifest=manifest()).close()
+    with RunDirectory.open(tmp_path, manifest=manifest({**CONFIG, "num_samples": 8})) as run:
+        assert run.manifest.config["num_samples"] == 4  # the original manifest is kept
 
 
 def test_same_config_resumes_keeping_original_manifest(tmp_path: Path) -> None:
