@@ -11,7 +11,7 @@ A hit returns the stored response with `cached=True`, `usage = Usage(cache_hits=
 the usage layer prices it at zero when the model has a price, and leaves it unknown otherwise) and
 `saved_usage` = the original call's usage, so reports can show what the cache saved. Errors are never cached
 (neither raised errors nor `finish_reason="error"` replies). Ordinal counters live in memory: call
-`forget_episode` when an episode restarts or is done. """
+`forget_episode` when an episode restarts or is done."""
 
 from __future__ import annotations
 
