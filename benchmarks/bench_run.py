@@ -68,13 +68,14 @@ strategy_params:
       output_system_prompt: You are a support assistant.
 inference_config:
   model: {{model_name: "{model}"}}
-  remote_params: {{num_workers: {workers}, max_validation_retries: 0, max_retries: 2}}
+  remote_params: {{num_workers: {workers}, num_processes: {processes}, max_validation_retries: 0, max_retries: 2}}
 """
 
 
-def write_config(folder: Path, *, episodes: int, turns: int, workers: int, model: str) -> Path:
+def write_config(folder: Path, *, episodes: int, turns: int, workers: int, model: str, processes: int = 1) -> Path:
     path = folder / "bench.yaml"
-    path.write_text(CONFIG.format(episodes=episodes, turns=turns, workers=workers, model=model), encoding="utf-8")
+    text = CONFIG.format(episodes=episodes, turns=turns, workers=workers, model=model, processes=processes)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -96,28 +97,32 @@ def slow_mock(latency: float) -> Callable[[ModelRequest], Awaitable[ModelRespons
     return reply
 
 
-def report_throughput(tag: str, summary: RunSummary, elapsed: float, workers: int, latency: float) -> bool:
+def report_throughput(
+    tag: str, summary: RunSummary, elapsed: float, workers: int, latency: float, processes: int = 1
+) -> bool:
     calls = summary.usage.requests
     ideal = workers / latency
     ratio = calls / elapsed / ideal
     ok = ratio >= THROUGHPUT_TARGET and summary.failed == 0
     print(
         f"[{tag}] {summary.done} episodes ({summary.failed} failed), {calls} calls in {elapsed:.1f} s: "
-        f"{calls / elapsed:.1f} calls/s vs ideal {ideal:.1f} ({workers} open / {latency} s)"
+        f"{calls / elapsed:.1f} calls/s vs ideal {ideal:.1f} ({workers} open / {latency} s), "
+        f"{processes} process{'es' if processes != 1 else ''}"
     )
     print(f"[{tag}] ratio {ratio:.3f} (target >= {THROUGHPUT_TARGET}) {'PASS' if ok else 'MISS'}")
     return ok
 
 
-def throughput_http(episodes: int, workers: int, latency: float) -> bool:
-    """The headline: the fake server in its own process, the OpenAI provider and the whole stack."""
+def throughput_http(episodes: int, workers: int, latency: float, processes: int) -> bool:
+    """The headline: the fake server in its own process, the OpenAI provider and the whole stack,
+    simulated by `processes` worker processes (remote_params.num_processes)."""
     with FakeModelServer.start_process(latency=latency) as server, tempfile.TemporaryDirectory() as tmp:
         model = f"openai:bench@{server.openai_base_url}"
-        config = write_config(Path(tmp), episodes=episodes, turns=6, workers=workers, model=model)
+        config = write_config(Path(tmp), episodes=episodes, turns=6, workers=workers, model=model, processes=processes)
         started = time.perf_counter()
         summary = run_async(run_once(config, Path(tmp) / "run"))
         elapsed = time.perf_counter() - started
-    return report_throughput("http", summary, elapsed, workers, latency)
+    return report_throughput("http", summary, elapsed, workers, latency, processes)
 
 
 def throughput_in_process(episodes: int, workers: int, latency: float) -> bool:
@@ -257,6 +262,7 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=128)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes of the HTTP run (default 2)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
@@ -266,7 +272,7 @@ def main() -> int:
         memory_child(args.memory_child)
         return 0
     started = time.perf_counter()
-    ok = throughput_http(args.episodes, args.workers, args.latency)
+    ok = throughput_http(args.episodes, args.workers, args.latency, args.processes)
     if not args.skip_in_process:
         ok = throughput_in_process(args.episodes, args.workers, args.latency) and ok
     if not args.skip_memory:

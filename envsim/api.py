@@ -17,19 +17,20 @@ from typing import Any
 
 from envsim.canonical import stable_hash
 from envsim.config.loader import load_config
-from envsim.config.models import EnvironmentConfig, MultiTurnAttribute, SynthConfig
+from envsim.config.models import EnvironmentConfig, InferenceConfig, MultiTurnAttribute, SynthConfig
 from envsim.config.paths import resolve_path
 from envsim.environments.catalog import EnvironmentSet
 from envsim.errors import ConfigError
 from envsim.event_loop import run_async
 from envsim.models.base import Usage
-from envsim.models.stack import build_role_models, generation_params
+from envsim.models.stack import RoleModels, build_role_models, generation_params
 from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
 from envsim.recording.dataset import DatasetReport
 from envsim.scenarios.attributes import AttributePipeline
 from envsim.scenarios.evaluation import Evaluation
 from envsim.scenarios.live import ScenarioRun, evaluate_run, is_scenario_catalog_file, write_evaluation
 from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode
+from envsim.simulation.processes import ProcessPool, split_evenly
 from envsim.simulation.runner import ProgressCallback, Runner, RunProgress
 
 CONVERSATION_ROLES = ("planner", "user", "assistant")
@@ -171,6 +172,7 @@ async def run_config(
     status_interval_s: float = 2.0,
     trials: int | None = None,
     include_scripted: bool = False,
+    processes: int | None = None,
 ) -> RunSummary:
     """Run (or resume) a config into `out_dir` and write its dataset file; see `RunSummary`.
 
@@ -182,15 +184,132 @@ async def run_config(
     Raises ConfigError(s) for config problems, RunError when `out_dir` belongs to a different config
     (unless `force`), ModelAuthError / CircuitOpenError when the run had to stop (status ERROR), and
     CancelledError when cancelled (status CANCELLED; run again to resume).
+
+    `processes` (default `remote_params.num_processes`) > 1 simulates in that many worker processes,
+    each with its share of the open episodes and rate budgets; this process records (same output).
     """
     started = time.perf_counter()
     cfg, live = _prepare(config, overrides, num_samples, seed, model_override, trials)
-    conversation = live.conversation if live else the_conversation(cfg)
+    count = process_count(cfg, processes)
     specs = live.specs(trials or 1, include_scripted=include_scripted, limit=num_samples) if live else None
-    base_dir = _config_dir(cfg)
     if out_dir is None:
         out_dir = default_out_dir(cfg.source_path or "envsim-run")
     run_path = Path(out_dir)
+    pool: ProcessPool | None = None
+    try:
+        if count > 1:
+            # Started first: the workers import and build their models while this process prepares.
+            worker_args = dict(
+                config=config,
+                out_dir=run_path,
+                model_override=model_override,
+                overrides=overrides,
+                num_samples=num_samples,
+                seed=seed,
+                no_cache=no_cache,
+                trials=trials,
+            )
+            slots = split_evenly(cfg.inference_config.remote_params.num_workers, count)
+            pool = ProcessPool(_worker_simulation, worker_args, slots)
+            pool.start()
+        sim = await _build_simulation(cfg, live, run_path, no_cache=no_cache, model_override=model_override)
+        try:
+            summary = await _run_episodes(
+                cfg, live, specs, run_path, sim, pool, force=force, on_progress=on_progress, interval=status_interval_s
+            )
+        finally:
+            await sim.aclose()
+    finally:
+        if pool is not None:
+            await pool.aclose()
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+async def _run_episodes(
+    cfg: SynthConfig,
+    live: ScenarioRun | None,
+    specs: list[EpisodeSpec] | None,
+    run_path: Path,
+    sim: _Simulation,
+    pool: ProcessPool | None,
+    *,
+    force: bool,
+    on_progress: ProgressCallback | None,
+    interval: float,
+) -> RunSummary:
+    """Record the run's episodes, simulated here (`sim`) or by the worker processes (`pool`)."""
+    started = time.perf_counter()
+    manifest = RunManifest.create(
+        live.manifest_snapshot() if live else cfg,
+        seed=cfg.seed,
+        models={role: sim.models[role].name for role in (*CONVERSATION_ROLES, "environment")},
+    )
+    with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
+        runner = Runner(
+            specs if specs is not None else _specs(cfg),
+            pool.simulate if pool is not None else sim.simulate,
+            run_dir,
+            num_workers=cfg.inference_config.remote_params.num_workers,
+            total=len(specs) if specs is not None else cfg.num_samples,
+            post_process=live.check_expectations if live else None,
+            on_progress=on_progress,
+            status_interval_s=interval,
+        )
+        progress = await runner.run()
+        report = _write_dataset(cfg, run_dir)
+        status = run_dir.status()
+        evaluation = None
+        if live is not None and specs is not None:
+            evaluation = evaluate_run(run_dir.traces(include_failed=True), specs)
+            write_evaluation(run_path, evaluation)
+    summary = _summary(run_path, status.state, cfg, progress, status.done, status.failed, started, report)
+    if specs is not None:
+        summary.total = len(specs)
+    summary.evaluation = evaluation
+    return summary
+
+
+def process_count(config: SynthConfig, processes: int | None) -> int:
+    """Worker processes for a run: `processes` (`--processes`) or `remote_params.num_processes`,
+    never more than the open episodes (`num_workers`), as each process needs one."""
+    if processes is not None and processes < 1:
+        raise ConfigError(f"--processes must be at least 1, got {processes}", hint="pass --processes 1 or more")
+    remote = config.inference_config.remote_params
+    wanted = processes if processes is not None else remote.num_processes
+    return max(1, min(wanted, remote.num_workers))
+
+
+@dataclass
+class _Simulation:
+    """Everything one process needs to simulate episodes of a run: the role models and episode deps."""
+
+    models: RoleModels
+    deps: EpisodeDeps
+
+    async def simulate(self, spec: EpisodeSpec) -> Any:
+        try:
+            return await simulate_episode(spec, self.deps)
+        finally:
+            self.models.episode_finished(spec.episode_id)
+
+    async def aclose(self) -> None:
+        await self.models.aclose()
+
+
+async def _build_simulation(
+    cfg: SynthConfig,
+    live: ScenarioRun | None,
+    run_path: Path,
+    *,
+    no_cache: bool,
+    model_override: str | None,
+    inference_config: InferenceConfig | None = None,
+) -> _Simulation:
+    """The run's models, attribute source and environments; fails fast on environment/tool errors.
+    `inference_config` replaces the config's one for the models (a worker process's share of the budgets)."""
+    conversation = live.conversation if live else the_conversation(cfg)
+    base_dir = _config_dir(cfg)
     cache_setting = cfg.inference_config.cache
     cache_dir = resolve_path(cfg, cache_setting.path) if cache_setting.path else run_path.parent / ".envsim_cache"
     env_configs, env_base_dir = (
@@ -199,7 +318,7 @@ async def run_config(
     params = generation_params(cfg.inference_config.generation)
 
     models = build_role_models(
-        cfg.inference_config,
+        inference_config or cfg.inference_config,
         base_dir=base_dir,
         cache_dir=cache_dir,
         no_cache=no_cache or not cache_setting.enabled,
@@ -239,43 +358,40 @@ async def run_config(
             max_validation_attempts=cfg.inference_config.remote_params.max_validation_retries + 1,
             usage_of=models.tracker.episode,
         )
-        manifest = RunManifest.create(
-            live.manifest_snapshot() if live else cfg,
-            seed=cfg.seed,
-            models={role: models[role].name for role in (*CONVERSATION_ROLES, "environment")},
-        )
-        with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
-
-            async def simulate(spec: EpisodeSpec) -> Any:
-                try:
-                    return await simulate_episode(spec, deps)
-                finally:
-                    models.episode_finished(spec.episode_id)
-
-            runner = Runner(
-                specs if specs is not None else _specs(cfg),
-                simulate,
-                run_dir,
-                num_workers=cfg.inference_config.remote_params.num_workers,
-                total=len(specs) if specs is not None else cfg.num_samples,
-                post_process=live.check_expectations if live else None,
-                on_progress=on_progress,
-                status_interval_s=status_interval_s,
-            )
-            progress = await runner.run()
-            report = _write_dataset(cfg, run_dir)
-            status = run_dir.status()
-            evaluation = None
-            if live is not None and specs is not None:
-                evaluation = evaluate_run(run_dir.traces(include_failed=True), specs)
-                write_evaluation(run_path, evaluation)
-        summary = _summary(run_path, status.state, cfg, progress, status.done, status.failed, started, report)
-        if specs is not None:
-            summary.total = len(specs)
-        summary.evaluation = evaluation
-        return summary
-    finally:
+    except BaseException:
         await models.aclose()
+        raise
+    return _Simulation(models, deps)
+
+
+async def _worker_simulation(
+    index: int,
+    count: int,
+    *,
+    config: str | Path | SynthConfig,
+    out_dir: Path,
+    model_override: str | None,
+    overrides: list[str] | None,
+    num_samples: int | None,
+    seed: int | None,
+    no_cache: bool,
+    trials: int | None,
+) -> _Simulation:
+    """Worker process `index` of `count`: the run's simulation with its share of the open episodes
+    and of each endpoint's rate budgets (requests and tokens per minute)."""
+    cfg, live = _prepare(config, overrides, num_samples, seed, model_override, trials)
+    remote = cfg.inference_config.remote_params
+    share = remote.model_copy(
+        update={
+            "num_workers": split_evenly(remote.num_workers, count)[index],
+            "requests_per_minute": remote.requests_per_minute / count if remote.requests_per_minute else None,
+            "tokens_per_minute": remote.tokens_per_minute / count if remote.tokens_per_minute else None,
+        }
+    )
+    inference = cfg.inference_config.model_copy(update={"remote_params": share})
+    return await _build_simulation(
+        cfg, live, out_dir, no_cache=no_cache, model_override=model_override, inference_config=inference
+    )
 
 
 def _write_dataset(config: SynthConfig, run_dir: RunDirectory) -> DatasetReport | None:

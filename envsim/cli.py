@@ -191,6 +191,9 @@ def run(
     fail_under: float = typer.Option(
         1.0, "--fail-under", help="Scenario runs: exit 1 when the success rate (pass^1) is below this (0 to 1)."
     ),
+    processes: int | None = typer.Option(
+        None, "--processes", help="Simulate in N worker processes (overrides remote_params.num_processes)."
+    ),
 ) -> None:
     """Simulate the config's conversations into a run directory (resumes an existing one).
 
@@ -224,6 +227,7 @@ def run(
                     on_progress=display.update,
                     trials=trials,
                     include_scripted=include_scripted,
+                    processes=processes,
                 )
             )
     except KeyboardInterrupt:

@@ -238,6 +238,7 @@ class GenerationConfig(StrictModel):
 
 class RemoteParams(StrictModel):
     num_workers: int = Field(default=16, ge=1)  # open episodes / concurrent requests
+    num_processes: int = Field(default=1, ge=1)  # worker processes sharing num_workers (see docs/config.md)
     politeness_policy: float = Field(default=0.0, ge=0.0)  # seconds a worker waits between requests
     max_retries: int = Field(default=5, ge=0)  # network/server errors
     max_validation_retries: int = Field(default=3, ge=0)  # re-asks on invalid structured output

@@ -1,0 +1,252 @@
+"""Episodes simulated in worker processes, for runs that one event loop cannot drive fast enough.
+
+A `ProcessPool` is a `simulate(spec) -> Trace` function for the parent's `Runner`: it hands each spec to
+the worker process with the most free slots and returns the trace the worker sends back. The parent
+stays the only writer of the run directory (the Runner records, counts and finalizes as in a
+single-process run); workers only simulate. Each worker builds its own simulator by calling
+`factory(index, count, **kwargs)` (a module-level function, so it pickles by reference under the "spawn"
+start method) and gets at most `slots[index]` episodes at once.
+
+Failures: an exception raised by a worker's simulate (a run-stopping error) is re-raised by the
+parent's `simulate`, which stops the run; a worker that exits unexpectedly fails its in-flight episodes
+(and every later one) with a RunError. `aclose()` stops the workers (terminating them when the run
+was cancelled or failed); episodes they had in flight are not recorded and are redone on resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import multiprocessing
+import pickle
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Protocol
+
+from envsim.errors import RunError
+from envsim.recording.trace import Trace
+from envsim.simulation.model_calls import describe_error
+
+
+class WorkerSimulator(Protocol):
+    """What a worker process runs: built once per process by the pool's factory."""
+
+    async def simulate(self, spec: Any) -> Trace: ...
+
+    async def aclose(self) -> None: ...
+
+
+WorkerFactory = Callable[..., WorkerSimulator | Awaitable[WorkerSimulator]]
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` as `parts` near-equal shares, larger ones first: split_evenly(5, 2) == [3, 2]."""
+    return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: BaseProcess
+    conn: Connection
+    slots: int
+    in_flight: dict[str, asyncio.Future[Trace]] = field(default_factory=dict)
+
+
+class ProcessPool:
+    """`count` worker processes with `slots[k]` open episodes each; see the module docstring."""
+
+    def __init__(self, factory: WorkerFactory, kwargs: dict[str, Any], slots: list[int]) -> None:
+        if not slots or min(slots) < 1:
+            raise ValueError("every worker process needs at least one slot")
+        self.factory = factory
+        self.kwargs = kwargs
+        self.slots = slots
+        self._workers: list[_Worker] = []
+        self._failure: BaseException | None = None
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Start the processes (they import and build their simulators while the parent prepares)."""
+        self._loop = asyncio.get_running_loop()
+        context = multiprocessing.get_context("spawn")
+        count = len(self.slots)
+        for index, slots in enumerate(self.slots):
+            parent_end, child_end = context.Pipe()
+            process = context.Process(
+                target=_worker_main,
+                args=(self.factory, self.kwargs, index, count, child_end),
+                name=f"envsim-worker-{index}",
+                daemon=True,  # never outlive the parent
+            )
+            process.start()
+            child_end.close()
+            worker = _Worker(index, process, parent_end, slots)
+            self._workers.append(worker)
+            threading.Thread(target=self._read, args=(worker,), name=process.name, daemon=True).start()
+
+    async def simulate(self, spec: Any) -> Trace:
+        if self._failure is not None:
+            raise self._failure
+        worker = max(self._workers, key=lambda w: w.slots - len(w.in_flight))
+        if len(worker.in_flight) >= worker.slots:
+            raise RuntimeError("more episodes in flight than the worker processes have slots")
+        assert self._loop is not None
+        future: asyncio.Future[Trace] = self._loop.create_future()
+        worker.in_flight[spec.episode_id] = future
+        try:
+            worker.conn.send(("run", spec))
+            return await future
+        finally:
+            worker.in_flight.pop(spec.episode_id, None)
+
+    async def aclose(self) -> None:
+        """Stop every worker: politely when idle, else (cancelled or failed run) by terminating it."""
+        self._closing = True
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(("stop", None))
+            if worker.in_flight:
+                worker.process.terminate()
+        await asyncio.to_thread(self._join_all)
+
+    def _join_all(self) -> None:
+        for worker in self._workers:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.conn.close()
+
+    # ------------------------------------------------------------------ messages from the workers
+
+    def _read(self, worker: _Worker) -> None:
+        """Reader thread: hand each message to the event loop; report the worker's exit."""
+        assert self._loop is not None
+        while True:
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            try:
+                self._loop.call_soon_threadsafe(self._on_message, worker, message)
+            except RuntimeError:  # the loop is closed: the run is over
+                return
+        worker.process.join(timeout=5)
+        try:
+            self._loop.call_soon_threadsafe(self._on_exit, worker)
+        except RuntimeError:
+            return
+
+    def _on_message(self, worker: _Worker, message: tuple[str, Any, Any]) -> None:
+        kind, episode_id, payload = message
+        if kind == "fatal":
+            self._fail(RunError(f"worker process {worker.index} could not start: {payload}"))
+            return
+        future = worker.in_flight.get(episode_id)
+        if future is None or future.done():
+            return  # the episode was cancelled meanwhile
+        if kind == "trace":
+            future.set_result(Trace.model_validate_json(payload))
+        else:
+            future.set_exception(_load_error(payload))
+
+    def _on_exit(self, worker: _Worker) -> None:
+        if self._closing:
+            return
+        code = worker.process.exitcode
+        lost = len(worker.in_flight)
+        self._fail(
+            RunError(
+                f"worker process {worker.index} (pid {worker.process.pid}) exited unexpectedly (exit code {code}); "
+                f"its {lost} in-flight episode{'s' if lost != 1 else ''} were not recorded",
+                hint="run the same command again to resume (unrecorded episodes are redone); "
+                "if it keeps happening, check memory limits or run with --processes 1",
+            )
+        )
+
+    def _fail(self, error: BaseException) -> None:
+        if self._failure is None:
+            self._failure = error
+        for worker in self._workers:
+            for future in worker.in_flight.values():
+                if not future.done():
+                    future.set_exception(self._failure)
+
+
+# ---------------------------------------------------------------------- the worker process
+
+
+def _dump_error(exc: BaseException) -> bytes:
+    """The exception itself when it survives pickling, else a RunError carrying its description."""
+    try:
+        data = pickle.dumps(exc)
+        pickle.loads(data)
+        return data
+    except Exception:
+        return pickle.dumps(RunError(describe_error(exc)))
+
+
+def _load_error(payload: bytes) -> BaseException:
+    error = pickle.loads(payload)
+    return error if isinstance(error, BaseException) else RunError(str(error))
+
+
+def _worker_main(factory: WorkerFactory, kwargs: dict[str, Any], index: int, count: int, conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides and terminates its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from envsim.event_loop import run_async
+
+    with contextlib.suppress(BrokenPipeError, EOFError):  # the parent is gone
+        run_async(_serve(factory, kwargs, index, count, conn))
+
+
+async def _serve(factory: WorkerFactory, kwargs: dict[str, Any], index: int, count: int, conn: Connection) -> None:
+    try:
+        built = factory(index, count, **kwargs)
+        simulator = await built if inspect.isawaitable(built) else built
+    except BaseException as exc:
+        conn.send(("fatal", None, describe_error(exc)))
+        return
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run_one(spec: Any) -> None:
+        try:
+            trace = await simulator.simulate(spec)
+            message = ("trace", spec.episode_id, trace.model_dump_json())
+        except BaseException as exc:
+            message = ("error", spec.episode_id, _dump_error(exc))
+        conn.send(message)
+
+    def start(spec: Any) -> None:
+        task = loop.create_task(run_one(spec))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def receive() -> None:
+        while True:
+            try:
+                kind, spec = conn.recv()
+            except (EOFError, OSError):
+                kind, spec = "stop", None
+            if kind == "stop":
+                loop.call_soon_threadsafe(stopped.set)
+                return
+            loop.call_soon_threadsafe(start, spec)
+
+    threading.Thread(target=receive, name="envsim-worker-receiver", daemon=True).start()
+    try:
+        await stopped.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await simulator.aclose()

@@ -1,0 +1,108 @@
+"""Multi-process runs (`processes` / `--processes` / remote_params.num_processes): same output as one
+process, resumable after cancellation, and worker-side failures stop the run with their message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from envsim.api import RunSummary, run_config
+from envsim.cli import app
+from envsim.errors import CircuitOpenError, ConfigError, ModelAuthError, RunError
+from envsim.recording import RunDirectory, RunState
+from envsim.simulation.runner import RunProgress
+
+DYING = """\
+import os
+
+
+def reply(request):
+    os._exit(3)  # a worker process killed mid-episode (OOM killer, segfault, ...)
+"""
+
+
+def traces_bytes(run: Path) -> bytes:
+    return (run / "traces.jsonl").read_bytes()
+
+
+async def test_two_processes_write_the_same_traces_as_one(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(num_samples=9)
+    one = await run_config(config, out_dir=tmp_path / "one", processes=1, no_cache=True)
+    two = await run_config(config, out_dir=tmp_path / "two", processes=2, no_cache=True)
+    assert two.state is RunState.DONE and two.done == one.done == 9
+    assert traces_bytes(tmp_path / "two") == traces_bytes(tmp_path / "one")
+    assert two.usage.requests == one.usage.requests > 0
+    assert (config.parent / "out" / "data.jsonl").is_file()
+    cached = await run_config(config, out_dir=tmp_path / "cached", processes=2)  # the workers share the cache
+    assert traces_bytes(tmp_path / "cached") == traces_bytes(tmp_path / "one")
+    assert cached.usage.cache_hits > 0
+
+
+def test_cli_processes_option_and_config_field(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(num_samples=4)
+    runner = CliRunner()
+    by_option = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "a"), "--processes", "2"])
+    assert by_option.exit_code == 0, by_option.output
+    by_config = runner.invoke(
+        app,
+        ["run", str(config), "--out", str(tmp_path / "b"), "--set", "inference_config.remote_params.num_processes=2"],
+    )
+    assert by_config.exit_code == 0, by_config.output
+    assert traces_bytes(tmp_path / "a") == traces_bytes(tmp_path / "b")
+    bad = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "c"), "--processes", "0"])
+    assert bad.exit_code == 1 and "--processes must be at least 1" in bad.output
+
+
+async def test_a_cancelled_multiprocess_run_resumes_without_duplicates(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(model="function:replies.py:slow", num_samples=12)
+    reference = await run_config(config, out_dir=tmp_path / "reference")
+    out = tmp_path / "run"
+    holder: dict[str, asyncio.Task[RunSummary]] = {}
+
+    def cancel_after_three(progress: RunProgress) -> None:
+        if progress.done >= 3:
+            holder["task"].cancel()
+
+    holder["task"] = asyncio.create_task(run_config(config, out_dir=out, processes=2, on_progress=cancel_after_three))
+    with pytest.raises(asyncio.CancelledError):
+        await holder["task"]
+    partial = RunDirectory.open(out, manifest=None)
+    assert partial.status().state is RunState.CANCELLED
+    recorded = len(partial.episode_ids())
+    assert 3 <= recorded < 12
+
+    resumed = await run_config(config, out_dir=out, processes=2)
+    assert resumed.state is RunState.DONE and resumed.skipped == recorded
+    ids = RunDirectory.open(out, manifest=None).episode_ids()
+    assert len(ids) == len(set(ids)) == 12
+    assert reference.done == 12 and traces_bytes(out) == traces_bytes(tmp_path / "reference")
+
+
+async def test_a_worker_side_auth_error_stops_the_run(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = write_config(model="function:replies.py:auth_fails")
+    with pytest.raises((ModelAuthError, CircuitOpenError)) as caught:
+        await run_config(config, out_dir=tmp_path / "run", processes=2)
+    assert "refused" in str(caught.value)
+    status = RunDirectory.open(tmp_path / "run", manifest=None).status()
+    assert status.state is RunState.ERROR and "refused" in status.detailed_status[0]
+
+
+async def test_a_worker_that_dies_fails_the_run_with_a_clear_message(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(model="function:dying.py:reply")
+    (config.parent / "dying.py").write_text(DYING, encoding="utf-8")
+    with pytest.raises(RunError, match=r"worker process \d \(pid \d+\) exited unexpectedly \(exit code 3\)"):
+        await run_config(config, out_dir=tmp_path / "run", processes=2)
+    assert RunDirectory.open(tmp_path / "run", manifest=None).status().state is RunState.ERROR
+
+
+async def test_processes_must_be_positive(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--processes"):
+        await run_config(write_config(), out_dir=tmp_path / "run", processes=0)
