@@ -37,9 +37,10 @@ async def test_two_processes_write_the_same_traces_as_one(write_config: Callable
     assert traces_bytes(tmp_path / "two") == traces_bytes(tmp_path / "one")
     assert two.usage.requests == one.usage.requests > 0
     assert (config.parent / "out" / "data.jsonl").is_file()
-    cached = await run_config(config, out_dir=tmp_path / "cached", processes=2)  # the workers share the cache
-    assert traces_bytes(tmp_path / "cached") == traces_bytes(tmp_path / "one")
-    assert cached.usage.cache_hits > 0
+    for name in ("cached", "replayed"):  # the workers write, then read, the shared response cache
+        cached = await run_config(config, out_dir=tmp_path / name, processes=2)
+        assert traces_bytes(tmp_path / name) == traces_bytes(tmp_path / "one")
+    assert cached.usage.cache_hits == one.usage.requests and cached.usage.requests == 0
 
 
 def test_cli_processes_option_and_config_field(write_config: Callable[..., Path], tmp_path: Path) -> None:
