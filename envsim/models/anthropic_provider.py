@@ -26,11 +26,9 @@ from envsim.messages import FunctionCall, Message, ToolCall
 from envsim.models import request_guard
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.http_errors import (
-    connection_error,
-    error_detail,
-    error_for_status,
     malformed_reply_error,
     missing_key_error,
+    sdk_error,
 )
 from envsim.models.profiles import ModelProfile, profile_for
 
@@ -119,26 +117,12 @@ class AnthropicChatModel(ChatModel):
 
         try:
             reply = await client.messages.create(**params)
-        except anthropic.APITimeoutError as exc:
-            raise connection_error(self.endpoint, str(exc).split(".")[0], timeout=True) from None
-        except anthropic.APIConnectionError as exc:
-            cause = exc.__cause__ or exc.__context__
-            raise connection_error(self.endpoint, f"{type(cause).__name__}: {cause}" if cause else str(exc)) from None
-        except anthropic.APIStatusError as exc:
-            raise error_for_status(
-                exc.status_code,
-                error_detail(exc.body, exc.message),
-                endpoint=self.endpoint,
-                headers=exc.response.headers,
-                api_key_env=self.api_key_env,
-                secrets=[self._api_key],
-            ) from None
-        except anthropic.APIResponseValidationError as exc:
-            raise malformed_reply_error(self.endpoint, exc.message) from None
         except ValueError as exc:  # json.JSONDecodeError: the body claimed JSON but was not
             raise malformed_reply_error(self.endpoint, str(exc)) from None
         except anthropic.AnthropicError as exc:
-            raise ModelError(f"{self.endpoint}: {exc}", endpoint=self.endpoint) from None
+            raise sdk_error(
+                exc, anthropic, endpoint=self.endpoint, api_key_env=self.api_key_env, secrets=[self._api_key]
+            ) from None
         if not hasattr(reply, "content"):  # the SDK returns the text of a non-JSON reply as is
             raise malformed_reply_error(self.endpoint, f"got {str(reply)[:120]!r}")
         return reply

@@ -11,6 +11,7 @@ import email.utils
 import re
 import time
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 
 from envsim.errors import ModelAuthError, ModelError, RateLimitError, RetryableModelError
 
@@ -117,3 +118,27 @@ def error_detail(body: object, fallback: str) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()[:300]
     return fallback
+
+
+def sdk_error(
+    exc: Exception, sdk: ModuleType, *, endpoint: str, api_key_env: str, secrets: Iterable[str | None]
+) -> ModelError:
+    """Map an exception of an official SDK (`openai` or `anthropic`: both share one exception
+    hierarchy) to the envsim error the retry layer understands."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return connection_error(endpoint, str(exc).split(".")[0], timeout=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        return connection_error(endpoint, f"{type(cause).__name__}: {cause}" if cause else str(exc))
+    if isinstance(exc, sdk.APIStatusError):
+        return error_for_status(
+            exc.status_code,
+            error_detail(exc.body, exc.message),
+            endpoint=endpoint,
+            headers=exc.response.headers,
+            api_key_env=api_key_env,
+            secrets=secrets,
+        )
+    if isinstance(exc, sdk.APIResponseValidationError):
+        return malformed_reply_error(endpoint, exc.message)
+    return ModelError(f"{endpoint}: {redact(str(exc), secrets)}", endpoint=endpoint)

@@ -21,11 +21,9 @@ from envsim.models import request_guard
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.client_shards import DEFAULT_MAX_SHARDS, ClientShards
 from envsim.models.http_errors import (
-    connection_error,
-    error_detail,
-    error_for_status,
     malformed_reply_error,
     missing_key_error,
+    sdk_error,
 )
 from envsim.models.profiles import ModelProfile, profile_for
 
@@ -142,22 +140,10 @@ class OpenAIChatModel(ChatModel):
             response = await client.post(
                 CHAT_COMPLETIONS_PATH, cast_to=httpx2.Response, content=_encode(params), options=_REQUEST_OPTIONS
             )
-        except openai.APITimeoutError as exc:
-            raise connection_error(self.endpoint, str(exc), timeout=True) from None
-        except openai.APIConnectionError as exc:
-            raise connection_error(self.endpoint, _cause(exc)) from None
-        except openai.APIStatusError as exc:
-            detail = error_detail(exc.body, exc.message)
-            raise error_for_status(
-                exc.status_code,
-                detail,
-                endpoint=self.endpoint,
-                headers=exc.response.headers,
-                api_key_env=self.api_key_env,
-                secrets=[self._api_key],
-            ) from None
         except openai.OpenAIError as exc:
-            raise ModelError(f"{self.endpoint}: {exc}", endpoint=self.endpoint) from None
+            raise sdk_error(
+                exc, openai, endpoint=self.endpoint, api_key_env=self.api_key_env, secrets=[self._api_key]
+            ) from None
         try:
             payload = json.loads(response.content)
         except ValueError as exc:  # a non-JSON or truncated body
@@ -307,11 +293,6 @@ def strict_compatible(schema: Any) -> bool:
         elif key in ("items", "anyOf", "allOf", "prefixItems") and not strict_compatible(value):
             return False
     return True
-
-
-def _cause(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc.__context__
-    return f"{type(cause).__name__}: {cause}" if cause else str(exc)
 
 
 def _encode(params: dict[str, Any]) -> bytes:
