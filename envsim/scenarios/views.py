@@ -29,7 +29,11 @@ def replay_table(report: ReplayReport) -> RenderableType:
     if report.unscripted:
         summary += f"; {len(report.unscripted)} without a script skipped (run them live with `envsim run`)"
     style = "green" if report.passed else "bold red"
-    return Group(table, Text(summary, style=style))
+    where = (
+        f"traces: {report.run_dir / 'traces.jsonl'}   "
+        f"training set: envsim export {report.run_dir} --format openai --out {report.run_dir / 'train.jsonl'}"
+    )
+    return Group(table, Text(summary, style=style), Text(where))
 
 
 def reexecution_table(report: ReexecutionReport) -> RenderableType:
