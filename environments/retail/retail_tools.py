@@ -62,6 +62,11 @@ def _is_gift_card(method: dict[str, Any]) -> bool:
     return method.get("source") == "gift_card"
 
 
+def _require_gift_card_balance(method: dict[str, Any], amount: float, what: str) -> None:
+    if _is_gift_card(method) and method["balance"] < amount:
+        raise ValueError(f"Insufficient gift card balance ({method['balance']}) to pay for {what} ({amount})")
+
+
 def _require_pending(order: dict[str, Any], action: str) -> None:
     # "pending (item modified)" is still pending: it can be cancelled or re-addressed, not re-itemized.
     if not order["status"].startswith("pending"):
@@ -255,8 +260,7 @@ def modify_pending_order_payment(order_id: str, payment_method_id: str, state: S
     if payment_method_id == old_method_id:
         raise ValueError("The new payment method should be different from the current one")
     amount = history[0]["amount"]
-    if _is_gift_card(method) and method["balance"] < amount:
-        raise ValueError(f"Insufficient gift card balance ({method['balance']}) to pay for the order ({amount})")
+    _require_gift_card_balance(method, amount, "the order")
     history.append({"transaction_type": "payment", "amount": amount, "payment_method_id": payment_method_id})
     history.append({"transaction_type": "refund", "amount": amount, "payment_method_id": old_method_id})
     if _is_gift_card(method):
@@ -276,10 +280,7 @@ def modify_pending_order_items(
         raise ValueError(f"Non-pending order cannot be modified (order {order_id} is {order['status']})")
     difference = _price_difference(state, order, item_ids, new_item_ids)
     method = _payment_method(state, order["user_id"], payment_method_id)
-    if _is_gift_card(method) and method["balance"] < difference:
-        raise ValueError(
-            f"Insufficient gift card balance ({method['balance']}) to pay for the price difference ({difference})"
-        )
+    _require_gift_card_balance(method, difference, "the price difference")
     order["payment_history"].append(
         {
             "transaction_type": "payment" if difference > 0 else "refund",
@@ -323,10 +324,7 @@ def exchange_delivered_order_items(
         raise ValueError(f"Non-delivered order cannot be exchanged (order {order_id} is {order['status']})")
     difference = _price_difference(state, order, item_ids, new_item_ids)
     method = _payment_method(state, order["user_id"], payment_method_id)
-    if _is_gift_card(method) and method["balance"] < difference:
-        raise ValueError(
-            f"Insufficient gift card balance ({method['balance']}) to pay for the price difference ({difference})"
-        )
+    _require_gift_card_balance(method, difference, "the price difference")
     order["status"] = "exchange requested"
     order["exchange_items"] = sorted(item_ids)
     order["exchange_new_items"] = sorted(new_item_ids)
