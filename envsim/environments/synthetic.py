@@ -89,7 +89,7 @@ class SyntheticEnvironment(ToolEnvironment):
                 response_schema=reply_schema(stateful=stateful, output_schema=tool.output_schema),
                 response_schema_name="tool_reply",
                 params=self.generation,
-                context=RequestContext(episode_id=context.episode_id, role="environment"),
+                context=RequestContext(episode_id=context.episode_id, role="environment", attempt=attempt),
             )
             response = await self.model.generate(request)
             usage = usage + response.usage

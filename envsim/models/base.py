@@ -32,6 +32,8 @@ class RequestContext(BaseModel):
 
     episode_id: str | None = None
     role: str | None = None  # planner | user | assistant | environment | attribute | ...
+    # 1 for a first ask; n > 1 when the caller re-asks after an invalid reply (validation retries).
+    attempt: int = 1
 
 
 class ModelRequest(BaseModel):
@@ -69,6 +71,8 @@ class Usage(BaseModel):
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_hits: int = 0  # responses served from envsim's response cache (no request made)
+    retries: int = 0  # network/server errors retried by the model layer before a reply came
+    validation_retries: int = 0  # re-asks after a reply that did not parse or validate
     cost_usd: float | None = None  # None = unknown model price; never a made-up figure
 
     def __add__(self, other: Usage) -> Usage:
@@ -84,6 +88,8 @@ class Usage(BaseModel):
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cache_hits=self.cache_hits + other.cache_hits,
+            retries=self.retries + other.retries,
+            validation_retries=self.validation_retries + other.validation_retries,
             cost_usd=cost,
         )
 

@@ -148,7 +148,7 @@ async def _ask(
             response_schema=schema,
             response_schema_name=schema_name,
             params=params or GenerationParams(),
-            context=context or RequestContext(),
+            context=(context or RequestContext()).model_copy(update={"attempt": attempt}),
         )
         response = await model.generate(request)
         responses.append(response)

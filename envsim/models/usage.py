@@ -26,6 +26,8 @@ class _Sum:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_hits: int = 0
+    retries: int = 0
+    validation_retries: int = 0
     cost_usd: float | None = None
 
     def add(self, u: Usage) -> None:
@@ -35,6 +37,8 @@ class _Sum:
         self.cache_read_tokens += u.cache_read_tokens
         self.cache_write_tokens += u.cache_write_tokens
         self.cache_hits += u.cache_hits
+        self.retries += u.retries
+        self.validation_retries += u.validation_retries
         if u.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
 
@@ -46,6 +50,8 @@ class _Sum:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
             cache_hits=self.cache_hits,
+            retries=self.retries,
+            validation_retries=self.validation_retries,
             cost_usd=self.cost_usd,
         )
 
@@ -151,5 +157,10 @@ class UsageTrackingModel(ModelWrapper):
         if saved is not None and saved.cost_usd is None:
             saved.cost_usd = self.prices.cost(self.name, saved)
         context = request.context
+        # Both retry policies are recorded with the usage of the role and episode that paid for them.
+        if response.call is not None and response.call.attempts > 1:
+            usage.retries += response.call.attempts - 1
+        if context.attempt > 1:
+            usage.validation_retries += 1
         self.tracker.record(usage, role=context.role, episode_id=context.episode_id, model=self.name, saved=saved)
         return response

@@ -92,13 +92,13 @@ async def _structured(
     conversation = _with_schema_instruction(messages, schema)
     problem = ""
     reply = ""
-    for _attempt in range(max_validation_retries + 1):
+    for attempt in range(1, max_validation_retries + 2):
         request = ModelRequest(
             messages=conversation,
             response_schema=schema,
             response_schema_name=attribute.id,
             params=params,
-            context=context,
+            context=context.model_copy(update={"attempt": attempt}),
         )
         response = await model.generate(request)
         usage = usage + response.usage

@@ -32,6 +32,8 @@ def format_tokens(usage: Usage) -> str:
         text += f" / {usage.cache_read_tokens:,} cache read"
     if usage.cache_hits:
         text += f" ({usage.cache_hits:,} cached replies)"
+    if usage.retries or usage.validation_retries:
+        text += f" [{usage.retries:,} retried errors, {usage.validation_retries:,} re-asks]"
     return text
 
 
