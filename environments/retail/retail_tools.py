@@ -67,6 +67,27 @@ def _require_gift_card_balance(method: dict[str, Any], amount: float, what: str)
         raise ValueError(f"Insufficient gift card balance ({method['balance']}) to pay for {what} ({amount})")
 
 
+def _item_swap(
+    state: State,
+    order_id: str,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
+    *,
+    status: str,
+    action: str,
+) -> tuple[dict[str, Any], float, dict[str, Any]]:
+    """The checks shared by modifying and exchanging items: order status, same products, and a payment
+    method able to cover the price difference. Returns (order, price difference, payment method)."""
+    order = _order(state, order_id)
+    if order["status"] != status:
+        raise ValueError(f"Non-{status} order cannot be {action} (order {order_id} is {order['status']})")
+    difference = _price_difference(state, order, item_ids, new_item_ids)
+    method = _payment_method(state, order["user_id"], payment_method_id)
+    _require_gift_card_balance(method, difference, "the price difference")
+    return order, difference, method
+
+
 def _require_pending(order: dict[str, Any], action: str) -> None:
     # "pending (item modified)" is still pending: it can be cancelled or re-addressed, not re-itemized.
     if not order["status"].startswith("pending"):
@@ -275,12 +296,9 @@ def modify_pending_order_items(
     order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str, state: State
 ) -> dict[str, Any]:
     """Swap items of a pending order for other variants of the same products (once per order)."""
-    order = _order(state, order_id)
-    if order["status"] != "pending":
-        raise ValueError(f"Non-pending order cannot be modified (order {order_id} is {order['status']})")
-    difference = _price_difference(state, order, item_ids, new_item_ids)
-    method = _payment_method(state, order["user_id"], payment_method_id)
-    _require_gift_card_balance(method, difference, "the price difference")
+    order, difference, method = _item_swap(
+        state, order_id, item_ids, new_item_ids, payment_method_id, status="pending", action="modified"
+    )
     order["payment_history"].append(
         {
             "transaction_type": "payment" if difference > 0 else "refund",
@@ -319,12 +337,9 @@ def exchange_delivered_order_items(
     order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str, state: State
 ) -> dict[str, Any]:
     """Request an exchange for other variants of the same products; the price difference is settled later."""
-    order = _order(state, order_id)
-    if order["status"] != "delivered":
-        raise ValueError(f"Non-delivered order cannot be exchanged (order {order_id} is {order['status']})")
-    difference = _price_difference(state, order, item_ids, new_item_ids)
-    method = _payment_method(state, order["user_id"], payment_method_id)
-    _require_gift_card_balance(method, difference, "the price difference")
+    order, difference, _ = _item_swap(
+        state, order_id, item_ids, new_item_ids, payment_method_id, status="delivered", action="exchanged"
+    )
     order["status"] = "exchange requested"
     order["exchange_items"] = sorted(item_ids)
     order["exchange_new_items"] = sorted(new_item_ids)
