@@ -198,7 +198,6 @@ async def run_config(
     pool: ProcessPool | None = None
     try:
         if count > 1:
-            # Started first: the workers import and build their models while this process prepares.
             worker_args = dict(
                 config=config,
                 out_dir=run_path,
@@ -211,8 +210,12 @@ async def run_config(
             )
             slots = split_evenly(cfg.inference_config.remote_params.num_workers, count)
             pool = ProcessPool(_worker_simulation, worker_args, slots)
-            pool.start()
+            if pool.start_method == "spawn":
+                pool.start()  # first: the workers import and build their models while this process prepares
         sim = await _build_simulation(cfg, live, run_path, no_cache=no_cache, model_override=model_override)
+        if pool is not None and not pool.started:
+            sim.models.preload()  # imported once here, inherited by every forked worker
+            pool.start()
         try:
             summary = await _run_episodes(
                 cfg, live, specs, run_path, sim, pool, force=force, on_progress=on_progress, interval=status_interval_s

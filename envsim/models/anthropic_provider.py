@@ -102,6 +102,10 @@ class AnthropicChatModel(ChatModel):
             self._loop = loop
         return self._client
 
+    def preload(self) -> None:
+        import anthropic  # noqa: F401
+        import httpx2  # noqa: F401
+
     async def aclose(self) -> None:
         if self._client is not None and self._loop is asyncio.get_running_loop():
             await self._client.close()

@@ -141,6 +141,10 @@ class ChatModel(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Default: nothing to release."""
 
+    def preload(self) -> None:  # noqa: B027 - optional hook
+        """Import what the first request needs (an SDK, its transport), so worker processes forked
+        afterwards inherit it instead of each importing it. Default: nothing to import."""
+
 
 class ModelWrapper(ChatModel):
     """A ChatModel that adds one policy (retry, limits, cache, usage, ...) around another; they compose."""
@@ -151,3 +155,6 @@ class ModelWrapper(ChatModel):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+    def preload(self) -> None:
+        self.inner.preload()

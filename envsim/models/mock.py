@@ -17,9 +17,11 @@ mock-driven episodes run to their `max_turns`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
+from envsim.canonical import canonical_json
 from envsim.messages import Message, ToolCall, ToolSpec
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.schema_instance import valid_instance
@@ -39,7 +41,11 @@ class MockModel(ChatModel):
     def reply(self, request: ModelRequest) -> ModelResponse:
         """The (synchronous, pure) reply to `request`."""
         self.calls += 1
-        key = request.canonical_key(self.name)
+        # request.canonical_key(self.name), serialized once: the request's canonical text is the same
+        # JSON without the `"model":NAME,` member, so its length (for the usage estimate) follows.
+        keyed = canonical_json({**request.model_dump(mode="json", exclude={"context"}), "model": self.name})
+        key = hashlib.sha256(keyed.encode("utf-8")).hexdigest()
+        text_length = len(keyed) - len(canonical_json({"model": self.name})) + 1
         rng = random.Random(int(key[:16], 16))
         if request.response_schema is not None:
             value = valid_instance(request.response_schema, rng)
@@ -58,7 +64,7 @@ class MockModel(ChatModel):
         output_chars = len(message.content or "") + sum(len(c.function.arguments) + 20 for c in calls)
         usage = Usage(
             requests=1,
-            input_tokens=max(1, len(request.canonical_text()) // 4),
+            input_tokens=max(1, text_length // 4),
             output_tokens=max(1, output_chars // 4),
         )
         return ModelResponse(message=message, finish_reason=finish, usage=usage, model=self.name)

@@ -115,6 +115,12 @@ class OpenAIChatModel(ChatModel):
     async def aclose(self) -> None:
         await self._shards.aclose()
 
+    def preload(self) -> None:
+        import httpx2  # noqa: F401
+        import openai  # noqa: F401
+
+        aiohttp_transport()
+
     async def generate(self, request: ModelRequest) -> ModelResponse:
         params = self.build_params(request)
         client, ticket = self._shards.acquire()

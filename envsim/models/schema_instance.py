@@ -10,6 +10,8 @@ Callers that need a guarantee validate the result (`valid_instance` does, retryi
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import math
 import random
 import re
@@ -70,14 +72,22 @@ def schema_instance(schema: Any, rng: random.Random, *, root: Any = None, name: 
 def valid_instance(schema: dict[str, Any], rng: random.Random, attempts: int = 20) -> Any:
     """An instance that validates against `schema`; tries other random choices when one fails.
     Returns the last attempt if none validates (an unsatisfiable or exotic schema)."""
-    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    validator = _validator(json.dumps(schema, sort_keys=True))
     value = None
     for _ in range(attempts):
         value = schema_instance(schema, rng)
         if validator.is_valid(value):
             return value
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    """A validator per distinct schema: building one costs more than generating the instance, and a
+    model (the mock, the fake server) sees the same few tool schemas on every request."""
+    schema = json.loads(schema_json)
+    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
 
 
 # --------------------------------------------------------------------------- types

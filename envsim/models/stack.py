@@ -162,6 +162,10 @@ class RoleModels(dict[str, ChatModel]):
             self.policies.cache.forget_episode(episode_id)
         self.policies.tracker.pop_episode(episode_id)
 
+    def preload(self) -> None:
+        for stack in self.stacks:
+            stack.preload()
+
     async def aclose(self) -> None:
         for stack in self.stacks:
             await stack.aclose()

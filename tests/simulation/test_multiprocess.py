@@ -4,6 +4,12 @@ process, resumable after cancellation, and worker-side failures stop the run wit
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +20,7 @@ from envsim.api import RunSummary, run_config
 from envsim.cli import app
 from envsim.errors import CircuitOpenError, ConfigError, ModelAuthError, RunError
 from envsim.recording import RunDirectory, RunState
+from envsim.simulation import processes
 from envsim.simulation.runner import RunProgress
 
 DYING = """\
@@ -41,6 +48,82 @@ async def test_two_processes_write_the_same_traces_as_one(write_config: Callable
         cached = await run_config(config, out_dir=tmp_path / name, processes=2)
         assert traces_bytes(tmp_path / name) == traces_bytes(tmp_path / "one")
     assert cached.usage.cache_hits == one.usage.requests and cached.usage.requests == 0
+
+
+async def test_spawned_workers_write_the_same_traces_as_forked_ones(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(num_samples=6)
+    forked = await run_config(config, out_dir=tmp_path / "forked", processes=2, no_cache=True)
+    monkeypatch.setattr(processes, "default_start_method", lambda: "spawn")
+    spawned = await run_config(config, out_dir=tmp_path / "spawned", processes=2, no_cache=True)
+    assert spawned.done == forked.done == 6
+    assert traces_bytes(tmp_path / "spawned") == traces_bytes(tmp_path / "forked")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the default on Linux only")
+def test_workers_fork_only_from_a_single_threaded_process() -> None:
+    assert threading.active_count() == 1 or processes.default_start_method() == "spawn"
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()
+    try:
+        assert processes.default_start_method() == "spawn"  # a fork would copy a process with threads
+    finally:
+        stop.set()
+        helper.join()
+
+
+PARENT = """import asyncio, sys
+from envsim.api import run_config
+asyncio.run(run_config(sys.argv[1], out_dir=sys.argv[2], processes=2))
+"""
+
+SLOW = """import time
+
+
+def reply(request):
+    time.sleep(0.2)
+    return "still thinking"
+"""
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_end_when_the_parent_is_killed(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """kill -9 of the parent leaves no orphan: each worker sees its pipe close and exits."""
+    config = write_config(model="function:slow.py:reply", num_samples=50)
+    (config.parent / "slow.py").write_text(SLOW, encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(config), str(tmp_path / "run")])
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [pid for pid in _children(parent.pid) if _alive(pid)]
+        assert len(workers) >= 2, "the run did not start its two worker processes"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "a worker outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
 
 
 def test_cli_processes_option_and_config_field(write_config: Callable[..., Path], tmp_path: Path) -> None:

@@ -162,3 +162,12 @@ async def test_conversation_shape_call_then_answer() -> None:
     forced = await model.generate(ModelRequest(messages=after, tools=[tool], tool_choice="get_order"))
     assert forced.message.tool_calls and forced.message.tool_calls[0].name == "get_order"
     assert first.usage.input_tokens > 0 and first.usage.output_tokens > 0 and first.usage.requests == 1
+
+
+@given(text=st.text(max_size=40), label=st.text(min_size=1, max_size=10))
+@settings(max_examples=50, deadline=None)
+def test_usage_estimate_is_a_quarter_of_the_canonical_request(text: str, label: str) -> None:
+    request = ModelRequest(messages=[Message.system("be brief"), Message.user(text)])
+    reply = MockModel(label).reply(request)
+    assert reply.usage.input_tokens == max(1, len(request.canonical_text()) // 4)
+    assert reply.message.content == MockModel(label).reply(request).message.content
