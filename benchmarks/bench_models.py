@@ -142,7 +142,7 @@ class Report:
 
 
 def run_benchmark(
-    requests: int = 400, concurrency: int = 16, latency_requests: int = 320, rounds: int = 4, latency: float = 0.2
+    requests: int = 400, concurrency: int = 16, latency_requests: int = 640, rounds: int = 4, latency: float = 0.2
 ) -> Report:
     with FakeModelServer.start_process(latency=0.0) as server:
         zero_envsim, zero_bare = best_of(rounds, server.openai_base_url, requests, concurrency)
@@ -164,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400, help="requests per run at zero latency")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--latency-requests", type=int, default=320, help="requests per run at 200 ms")
+    parser.add_argument(
+        "--latency-requests",
+        type=int,
+        default=640,
+        help="requests per run at 200 ms (40 rounds: the first and last round weigh less)",
+    )
     parser.add_argument("--rounds", type=int, default=4, help="interleaved runs per side at zero latency")
     args = parser.parse_args(argv)
     started = time.perf_counter()
