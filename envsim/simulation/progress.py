@@ -1,11 +1,13 @@
 """Terminal display of a run: a live panel while it runs and a summary table at the end (rich).
 
-`LiveRunDisplay.update` is a `Runner` progress callback: it only stores the latest snapshot; rich
-redraws a few times per second on its own, so a fast run never spends its time repainting.
+`LiveRunDisplay.update` is a `Runner` progress callback (called after every finished episode and on every
+status tick): it stores the latest snapshot and redraws at most four times a second, so a fast run never
+spends its time repainting, and no display thread runs beside the event loop.
 """
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,8 @@ from rich.text import Text
 
 from envsim.models.base import Usage
 from envsim.simulation.runner import RunProgress
+
+MIN_REDRAW_S = 0.25  # at most 4 redraws a second
 
 if TYPE_CHECKING:
     from envsim.api import RunSummary
@@ -58,13 +62,20 @@ class LiveRunDisplay:
     def __init__(self, console: Console, title: str) -> None:
         self.title = title
         self._latest = RunProgress(total=None)
-        self._live = Live(console=console, refresh_per_second=4, get_renderable=self._render, transient=False)
+        # No auto-refresh thread: redrawn from `update` (every finished episode and every status tick),
+        # so the process stays single-threaded and worker processes can be forked (see processes.py).
+        self._live = Live(console=console, auto_refresh=False, get_renderable=self._render, transient=False)
+        self._drawn = 0.0
 
     def _render(self) -> RenderableType:
         return progress_view(self._latest, self.title)
 
     def update(self, progress: RunProgress) -> None:
         self._latest = progress
+        now = time.monotonic()
+        if now - self._drawn >= MIN_REDRAW_S:
+            self._drawn = now
+            self._live.refresh()
 
     def __enter__(self) -> LiveRunDisplay:
         self._live.start()
