@@ -22,6 +22,8 @@ from typing import Any
 
 import jsonschema
 
+from envsim.canonical import canonical_json
+
 _WORDS = ["alpha", "blue", "order", "ticket", "river", "delta", "account", "green", "sample", "note", "item", "quick"]
 _MAX_DEPTH = 6
 _MAX_REPEAT = 4  # cap for open-ended regex quantifiers (+, *, {n,})
@@ -72,7 +74,7 @@ def schema_instance(schema: Any, rng: random.Random, *, root: Any = None, name: 
 def valid_instance(schema: dict[str, Any], rng: random.Random, attempts: int = 20) -> Any:
     """An instance that validates against `schema`; tries other random choices when one fails.
     Returns the last attempt if none validates (an unsatisfiable or exotic schema)."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(canonical_json(schema))
     value = None
     for _ in range(attempts):
         value = schema_instance(schema, rng)

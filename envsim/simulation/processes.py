@@ -76,16 +76,11 @@ class _Worker:
 class ProcessPool:
     """`count` worker processes with `slots[k]` open episodes each; see the module docstring."""
 
-    def __init__(
-        self, factory: WorkerFactory, kwargs: dict[str, Any], slots: list[int], *, start_method: str | None = None
-    ) -> None:
+    def __init__(self, factory: WorkerFactory, kwargs: dict[str, Any], slots: list[int]) -> None:
         if not slots or min(slots) < 1:
             raise ValueError("every worker process needs at least one slot")
-        if start_method not in (None, "fork", "spawn"):
-            raise ValueError(f"start_method must be 'fork' or 'spawn', got {start_method!r}")
-        #: None: `default_start_method()` when the pool starts.
-        self.requested_start_method = start_method
-        self.start_method = start_method or default_start_method()
+        #: what `start` will use, as things stand (checked again there: threads may start meanwhile)
+        self.start_method = default_start_method()
         self.factory = factory
         self.kwargs = kwargs
         self.slots = slots
@@ -103,8 +98,7 @@ class ProcessPool:
         if self.started:
             raise RuntimeError("the pool is already started")
         self._loop = asyncio.get_running_loop()
-        if self.requested_start_method is None:  # threads may have started since the pool was made
-            self.start_method = default_start_method()
+        self.start_method = default_start_method()
         context = multiprocessing.get_context(self.start_method)
         forking = self.start_method == "fork"
         count = len(self.slots)

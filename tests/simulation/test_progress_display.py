@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import threading
 
+import pytest
 from rich.console import Console
 
 from envsim.simulation import progress as progress_module
@@ -13,7 +14,7 @@ from envsim.simulation.progress import LiveRunDisplay
 from envsim.simulation.runner import RunProgress
 
 
-def test_the_display_runs_no_thread_and_redraws_on_updates(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_display_runs_no_thread_and_redraws_on_updates(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     display = LiveRunDisplay(Console(file=out, force_terminal=True, width=100), title="envsim run demo")
     threads = threading.active_count()
