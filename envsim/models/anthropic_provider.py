@@ -31,6 +31,7 @@ from envsim.models.http_errors import (
     sdk_error,
 )
 from envsim.models.profiles import ModelProfile, profile_for
+from envsim.models.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,17 @@ class AnthropicChatModel(ChatModel):
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.timeout,
-                http_client=anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout),
+                http_client=anthropic.DefaultAsyncHttpxClient(
+                    limits=limits, timeout=self.timeout, verify=shared_ssl_context()
+                ),
             )
             self._loop = loop
         return self._client
 
     def preload(self) -> None:
         import anthropic  # noqa: F401
-        import httpx2  # noqa: F401
+
+        shared_ssl_context()
 
     async def aclose(self) -> None:
         if self._client is not None and self._loop is asyncio.get_running_loop():

@@ -26,6 +26,7 @@ from envsim.models.http_errors import (
     sdk_error,
 )
 from envsim.models.profiles import ModelProfile, profile_for
+from envsim.models.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,6 @@ class OpenAIChatModel(ChatModel):
         self._shards: ClientShards[Any] = ClientShards(
             self._new_client, _close_client, max_connections=max_connections, max_shards=shards
         )
-        self._ssl_context: Any = None
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:  # never show the key
@@ -97,13 +97,8 @@ class OpenAIChatModel(ChatModel):
         import openai
 
         limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        aiohttp_client = aiohttp_transport()
-        if aiohttp_client is not None:
-            http_client = aiohttp_client(limits=limits, timeout=self.timeout)
-        else:
-            if self._ssl_context is None:  # loading the CA bundle takes ~0.1 s: once, shared by the shards
-                self._ssl_context = httpx2.create_ssl_context()
-            http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout, verify=self._ssl_context)
+        aiohttp_client = aiohttp_transport() or openai.DefaultAsyncHttpxClient
+        http_client = aiohttp_client(limits=limits, timeout=self.timeout, verify=shared_ssl_context())
         return openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.base_url or OPENAI_BASE_URL,
@@ -116,10 +111,10 @@ class OpenAIChatModel(ChatModel):
         await self._shards.aclose()
 
     def preload(self) -> None:
-        import httpx2  # noqa: F401
         import openai  # noqa: F401
 
         aiohttp_transport()
+        shared_ssl_context()
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
         params = self.build_params(request)

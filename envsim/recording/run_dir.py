@@ -48,6 +48,7 @@ LOCK_FILE = ".lock"
 _MAX_DETAIL_LINES = 20
 
 SortKey = tuple[int, int, str]
+_LineAt = tuple[SortKey, int, int]  # a recorded line: its trace order key, byte offset and length
 
 
 def trace_sort_key(record: dict[str, Any]) -> SortKey:
@@ -86,6 +87,11 @@ class RunDirectory:
         self._handles: dict[str, IO[bytes]] = {}
         self._lock_handle: IO[str] | None = None
         self._finished: set[str] = set()
+        # Where each recorded line sits, so `finalize` reorders the files without re-parsing them
+        # (seconds on a large run): trace order keys for traces/failures, the latest line per episode
+        # for timings (a redone episode's last timing wins).
+        self._lines: dict[str, list[_LineAt]] = {TRACES_FILE: [], FAILURES_FILE: []}
+        self._timing_lines: dict[str, tuple[int, int]] = {}
         self._done = 0
         self._failed = 0
         self._total: int | None = None
@@ -176,12 +182,20 @@ class RunDirectory:
 
     def _scan_finished(self) -> None:
         for name in (TRACES_FILE, FAILURES_FILE):
-            for record in jsonl.iter_records(self.path / name):
-                self._finished.add(record["episode_id"])
+            path = self.path / name
+            for number, offset, line in jsonl.iter_lines(path):
+                key = trace_sort_key(jsonl.parse_line(path, number, line))
+                if key[2] in self._finished:
+                    continue  # defensive: an id is recorded once
+                self._finished.add(key[2])
+                self._lines[name].append((key, offset, len(line) + 1))
                 if name == TRACES_FILE:
                     self._done += 1
                 else:
                     self._failed += 1
+        path = self.path / TIMINGS_FILE
+        for number, offset, line in jsonl.iter_lines(path):
+            self._timing_lines[jsonl.parse_line(path, number, line)["episode_id"]] = (offset, len(line) + 1)
 
     # ------------------------------------------------------------------ writing
 
@@ -199,7 +213,9 @@ class RunDirectory:
         """Append one finished episode (success -> traces.jsonl, failed -> failures.jsonl), flushed. Thread-safe."""
         self._require_writable("append a trace")
         failed = trace.status is EpisodeStatus.FAILED
-        line = jsonl.dumps_line(deterministic_record(trace))
+        record = deterministic_record(trace)
+        key = trace_sort_key(record)
+        line = jsonl.dumps_line(record)
         timing = jsonl.dumps_line(timing_record(trace))
         with self._lock:
             if trace.episode_id in self._finished:
@@ -208,22 +224,26 @@ class RunDirectory:
                     hint="skip the ids in finished_episode_ids() when resuming",
                 )
             # The trace line goes first: a kill between the two writes only loses the measurements.
-            self._write(FAILURES_FILE if failed else TRACES_FILE, line)
-            self._write(TIMINGS_FILE, timing)
+            name = FAILURES_FILE if failed else TRACES_FILE
+            self._lines[name].append((key, self._write(name, line), len(line)))
+            self._timing_lines[trace.episode_id] = (self._write(TIMINGS_FILE, timing), len(timing))
             self._finished.add(trace.episode_id)
             if failed:
                 self._failed += 1
             else:
                 self._done += 1
 
-    def _write(self, name: str, line: bytes) -> None:
+    def _write(self, name: str, line: bytes) -> int:
+        """Append `line` to file `name`; returns the offset it was written at."""
         handle = self._handles.get(name)
         if handle is None:
             handle = self._handles[name] = (self.path / name).open("ab")
+        offset = handle.tell()
         handle.write(line)
         handle.flush()
         if self.fsync:
             os.fsync(handle.fileno())
+        return offset
 
     def set_status(
         self,
@@ -260,8 +280,9 @@ class RunDirectory:
             self._close_handles()
             order: list[str] = []
             for name in (TRACES_FILE, FAILURES_FILE):
-                order += _rewrite_sorted(self.path / name, fsync=self.fsync)
-            _rewrite_timings(self.path / TIMINGS_FILE, order, fsync=self.fsync)
+                self._lines[name] = _rewrite_sorted(self.path / name, self._lines[name], fsync=self.fsync)
+                order += [key[2] for key, _offset, _length in self._lines[name]]
+            self._timing_lines = _rewrite_timings(self.path / TIMINGS_FILE, order, self._timing_lines, fsync=self.fsync)
         return self.set_status(state, in_flight=0, detail=detail)
 
     def close(self) -> None:
@@ -408,35 +429,45 @@ def _merge_timing(trace: Trace, timing: dict[str, Any] | None) -> None:
         step.usage = Usage.model_validate(measured["usage"]) if measured.get("usage") is not None else None
 
 
-def _rewrite_sorted(path: Path, *, fsync: bool) -> list[str]:
-    """Sort a JSONL file's lines by trace order without loading it: index offsets, then copy in order."""
+def _rewrite_sorted(path: Path, lines: list[_LineAt], *, fsync: bool) -> list[_LineAt]:
+    """Rewrite a JSONL file with its `lines` in trace order (copied by offset, not parsed); returns
+    where each line sits in the new file."""
+    ordered = sorted(lines)
+    _rewrite_lines(path, [(offset, length) for _key, offset, length in ordered], fsync=fsync)
+    moved: list[_LineAt] = []
+    offset = 0
+    for key, _old, length in ordered:
+        moved.append((key, offset, length))
+        offset += length
+    return moved
+
+
+def _rewrite_timings(
+    path: Path, order: list[str], lines: dict[str, tuple[int, int]], *, fsync: bool
+) -> dict[str, tuple[int, int]]:
+    """Rewrite timings.jsonl with one line per recorded episode, in `order`; returns the new positions."""
+    kept = [(episode_id, lines[episode_id]) for episode_id in order if episode_id in lines]
+    _rewrite_lines(path, [at for _id, at in kept], fsync=fsync)
+    moved: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for episode_id, (_old, length) in kept:
+        moved[episode_id] = (offset, length)
+        offset += length
+    return moved
+
+
+def _rewrite_lines(path: Path, spans: list[tuple[int, int]], *, fsync: bool) -> None:
+    """Atomically replace `path` by its byte spans (offset, length), in the given order."""
     if not path.exists():
-        return []
-    index: list[tuple[SortKey, int, int]] = []
-    seen: set[str] = set()
-    for number, offset, line in jsonl.iter_lines(path):
-        key = trace_sort_key(jsonl.parse_line(path, number, line))
-        if key[2] in seen:
-            continue  # defensive: an id is recorded once
-        seen.add(key[2])
-        index.append((key, offset, len(line) + 1))
-    index.sort()
+        return
 
     def chunks() -> Iterable[bytes]:
         with path.open("rb") as fh:
-            for _key, offset, length in index:
+            for offset, length in spans:
                 fh.seek(offset)
                 yield fh.read(length)
 
     jsonl.atomic_write_bytes(path, chunks(), fsync=fsync)
-    return [key[2] for key, _o, _n in index]
-
-
-def _rewrite_timings(path: Path, order: list[str], *, fsync: bool) -> None:
-    if not path.exists():
-        return
-    latest = {r["episode_id"]: r for r in jsonl.iter_records(path)}  # a redone episode's last timing wins
-    jsonl.atomic_write_bytes(path, (jsonl.dumps_line(latest[i]) for i in order if i in latest), fsync=fsync)
 
 
 def _first_error(exc: ValidationError) -> str:

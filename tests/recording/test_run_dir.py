@@ -278,3 +278,35 @@ def test_finalized_bytes_depend_only_on_the_episodes(order: list[int], failed: s
 
     with tempfile.TemporaryDirectory() as tmp:
         assert record(Path(tmp) / "a", list(range(12))) == record(Path(tmp) / "b", order)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.permutations(range(12)), st.integers(0, 12), st.integers(0, 12))
+def test_finalize_after_resume_and_between_appends_matches_one_pass(order: list[int], stop: int, pause: int) -> None:
+    """finalize reorders by the positions it noted when lines were written or scanned on resume: however a
+    run was interrupted (a finalize mid-session, then a resume), the files end as one uninterrupted pass."""
+
+    def append(run: RunDirectory, ids: list[int]) -> None:
+        for i in ids:
+            run.append_trace(make_trace(f"ep-{i:02d}", sample_index=i, failed=i % 4 == 0, wall_time_s=float(i)))
+
+    def files(path: Path) -> list[bytes]:
+        return [(path / name).read_bytes() for name in (TRACES_FILE, FAILURES_FILE, TIMINGS_FILE)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        one_pass, interrupted = Path(tmp) / "a", Path(tmp) / "b"
+        with RunDirectory.open(one_pass, manifest=manifest()) as run:
+            append(run, list(range(12)))
+            run.finalize(RunState.DONE)
+        first, later = order[:stop], order[stop:]
+        with RunDirectory.open(interrupted, manifest=manifest()) as run:
+            append(run, first[:pause])
+            run.finalize(RunState.CANCELLED)
+            append(run, first[pause:])  # appends after a finalize land after the rewritten lines
+            run.finalize(RunState.CANCELLED)
+        with RunDirectory.open(interrupted, manifest=manifest()) as run:
+            append(run, later)
+            run.finalize(RunState.DONE)
+        assert files(interrupted) == files(one_pass)
+        timings = [json.loads(x) for x in (interrupted / TIMINGS_FILE).read_text().splitlines()]
+        assert all(t["wall_time_s"] == float(t["episode_id"][3:]) for t in timings)

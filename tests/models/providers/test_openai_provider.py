@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from conftest import TEST_KEY
@@ -123,6 +124,41 @@ async def test_compatible_server_needs_no_key(monkeypatch: pytest.MonkeyPatch) -
             await model.aclose()
     assert server.log[-1].status == 200
     assert server.log[-1].body["model"] == "llama3.1:8b"
+
+
+async def test_clients_share_one_tls_context_built_by_preload(
+    server: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the CA bundle costs ~0.15 s per client; `preload` (run before workers fork) does it once
+    for every client of every provider."""
+    import httpx2
+
+    from envsim.models import tls
+    from envsim.models.anthropic_provider import AnthropicChatModel
+
+    built: set[int] = set()  # distinct contexts (passing a ready context back through httpx2 is free)
+    real = httpx2.create_ssl_context
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        context = real(*args, **kwargs)
+        built.add(id(context))
+        return context
+
+    monkeypatch.setattr(httpx2, "create_ssl_context", counting)
+    tls.shared_ssl_context.cache_clear()
+    openai_models = [OpenAIChatModel(n, base_url=server.openai_base_url, api_key=TEST_KEY) for n in ("a", "b")]
+    claude = AnthropicChatModel("claude-x", base_url=server.anthropic_base_url, api_key=TEST_KEY)
+    openai_models[0].preload()
+    assert len(built) == 1
+    try:
+        for m in openai_models:
+            assert (await m.generate(ask())).message.content
+        assert (await claude.generate(ask())).message.content
+    finally:
+        for m in (*openai_models, claude):
+            await m.aclose()
+    assert len(built) == 1  # three clients, two SDKs, one context
+    tls.shared_ssl_context.cache_clear()
 
 
 def test_missing_key_for_openai_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
