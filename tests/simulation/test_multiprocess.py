@@ -50,6 +50,20 @@ async def test_two_processes_write_the_same_traces_as_one(write_config: Callable
     assert cached.usage.cache_hits == one.usage.requests and cached.usage.requests == 0
 
 
+async def test_forked_workers_store_every_reply_in_the_shared_cache(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Workers forked from a parent that built its own models (and cache) store every reply, and a rerun
+    replays them all. SQLite connections must not cross the fork: with one open in the parent, the
+    workers' last writes were lost or the database came out malformed."""
+    config = write_config(num_samples=300)
+    first = await run_config(config, out_dir=tmp_path / "first", processes=3)
+    again = await run_config(config, out_dir=tmp_path / "again", processes=3)
+    assert first.usage.requests > 300
+    assert again.usage.requests == 0 and again.usage.cache_hits == first.usage.requests
+    assert traces_bytes(tmp_path / "again") == traces_bytes(tmp_path / "first")
+
+
 async def test_spawned_workers_write_the_same_traces_as_forked_ones(
     write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -98,7 +100,9 @@ async def test_rerun_replays_exactly_whatever_the_concurrency_order(tmp_path: Pa
         results = await asyncio.gather(*(episode(e) for e in episodes))
         return dict(zip(episodes, results, strict=True))
 
-    first = await run(CachingModel(_sampling_model(1), ResponseCache(tmp_path)), order_seed=1)
+    first_cache = ResponseCache(tmp_path)
+    first = await run(CachingModel(_sampling_model(1), first_cache), order_seed=1)
+    first_cache.close()  # as a finished (or interrupted) run does: pending writes are stored
     fresh_inner = _sampling_model(2)  # would produce different samples if asked
     replay = await run(CachingModel(fresh_inner, ResponseCache(tmp_path)), order_seed=2)
     assert replay == first
@@ -151,3 +155,37 @@ async def test_disabled_cache_passes_through(tmp_path: Path) -> None:
     second = await model.generate(_request())
     assert inner.calls == 2 and not second.cached
     assert not (tmp_path / "unused").exists()
+
+
+async def test_writes_are_behind_yet_read_back_at_once_and_stored_on_close(tmp_path: Path) -> None:
+    """put() queues for the writer thread (no commit on the event loop); the entry is a hit at once in
+    this instance, and on disk for the next one after close()."""
+    cache = ResponseCache(tmp_path)
+    model = CachingModel(_sampling_model(), cache)
+    texts = [(await model.generate(_request(f"turn{i}", "ep"))).text for i in range(50)]
+    cache.forget_episode("ep")  # the same calls again: all from the cache, flushed or not
+    again = [await model.generate(_request(f"turn{i}", "ep")) for i in range(50)]
+    assert [r.text for r in again] == texts and all(r.cached for r in again)
+    cache.close()
+    reopened = ResponseCache(tmp_path)
+    assert len(reopened) == 50
+    inner = _sampling_model(9)
+    replay = [(await CachingModel(inner, reopened).generate(_request(f"turn{i}", "ep"))).text for i in range(50)]
+    assert replay == texts and inner.calls == 0
+    reopened.close()
+
+
+async def test_the_writer_thread_stores_without_close(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+    await CachingModel(_sampling_model(), cache).generate(_request())
+    other = ResponseCache(tmp_path)  # another process's view: only what was committed
+    deadline = time.monotonic() + 5
+    while len(other) == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(other) == 1
+    other.close()
+    # Idle, the writer thread ends by itself (a parent process with no extra thread can fork its workers).
+    while any(t.name.endswith(str(tmp_path)) for t in threading.enumerate()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not any(t.name.endswith(str(tmp_path)) for t in threading.enumerate())
+    cache.close()
