@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import multiprocessing
 import pickle
@@ -255,6 +256,10 @@ async def _serve(factory: WorkerFactory, kwargs: dict[str, Any], index: int, cou
     except BaseException as exc:
         conn.send(("fatal", None, describe_error(exc)))
         return
+    # What exists now (the SDKs' modules, the config, the simulator; inherited or imported) lives as long
+    # as this worker. Out of the collector's reach, a full collection takes milliseconds instead of
+    # stalling every episode of this worker for 0.1 s or more.
+    gc.freeze()
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
