@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -187,3 +188,32 @@ def test_throughput_over_1000_requests_per_second() -> None:
     with FakeModelServer.start_process() as proc:
         rate = asyncio.run(_raw_keep_alive_client(proc.url, connections=200, per_connection=25))
     assert rate > 1000, f"{rate:.0f} req/s"
+
+
+ORPHAN_PARENT = """import os, signal
+from envsim.testing.fake_server import FakeModelServer
+server = FakeModelServer.start_process()
+print(server.process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs: as when a benchmark is killed
+"""
+
+
+def test_a_server_process_ends_when_its_parent_is_killed() -> None:
+    parent = subprocess.run([sys.executable, "-c", ORPHAN_PARENT], capture_output=True, text=True, timeout=60)
+    server_pid = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _running(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(server_pid), "the fake server outlived the process that started it"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) is not running
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return True

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="the key clients must send (default: any key)")
     parser.add_argument("--fault", action="append", default=[], help="KIND=RATE, e.g. rate_limit=0.05")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429/529")
+    parser.add_argument("--exit-with-stdin", action="store_true", help="stop when stdin closes (parent gone)")
     args = parser.parse_args(argv)
     try:
         serve(
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             api_key=args.api_key,
             faults=args.fault,
             retry_after=args.retry_after,
+            exit_with_stdin=args.exit_with_stdin,
         )
     except EnvsimError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import signal
+import sys
 from collections.abc import Callable
 
 from envsim.errors import ConfigError
@@ -55,8 +57,10 @@ def serve(
     faults: list[str] | None = None,
     retry_after: float | None = 1.0,
     announce: Callable[[str], None] | None = None,
+    exit_with_stdin: bool = False,
 ) -> None:
-    """Serve until interrupted. `handler` is `module:function` (or `file.py:function`); default: MockModel."""
+    """Serve until interrupted (or, with `exit_with_stdin`, until stdin reaches EOF). `handler` is
+    `module:function` (or `file.py:function`); default: MockModel."""
     from envsim.models.registry import load_callable
 
     fn = load_callable(handler) if handler else None
@@ -81,6 +85,15 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if exit_with_stdin:  # the parent holds the other end of stdin: its exit (however it dies) is EOF
+            stdin = sys.stdin.fileno()
+
+            def on_stdin() -> None:
+                if not os.read(stdin, 4096):
+                    loop.remove_reader(stdin)
+                    stop.set()
+
+            loop.add_reader(stdin, on_stdin)
         try:
             await stop.wait()
         finally:

@@ -179,6 +179,7 @@ class FakeModelServer:
         """Run the server in a separate Python process (`python -m envsim.testing.fake_server`), so
         benchmarks measure the client without sharing its GIL. `handler` is a `module:function` string."""
         cmd = [sys.executable, "-m", "envsim.testing.fake_server", "--port", str(port), "--latency", str(latency)]
+        cmd += ["--exit-with-stdin"]  # our end of its stdin closes when we exit, even on SIGKILL: no orphan
         if handler:
             cmd += ["--handler", handler]
         if api_key:
@@ -189,7 +190,7 @@ class FakeModelServer:
             cmd += ["--retry-after", str(retry_after)]
         # stderr goes to a file: a pipe nobody reads would fill up and stall the server.
         errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by ServerProcess.stop
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
         return ServerProcess.wait_for_url(proc, startup_timeout, errors)
 
     # ------------------------------------------------------------------ requests
@@ -411,7 +412,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        for stream in (self.process.stdout, self.errors):
+        for stream in (self.process.stdin, self.process.stdout, self.errors):
             if stream is not None:
                 stream.close()
 
