@@ -17,6 +17,7 @@ last line is ignored by readers and truncated away on resume, and an episode id 
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import os
 import threading
@@ -433,13 +434,8 @@ def _rewrite_sorted(path: Path, lines: list[_LineAt], *, fsync: bool) -> list[_L
     """Rewrite a JSONL file with its `lines` in trace order (copied by offset, not parsed); returns
     where each line sits in the new file."""
     ordered = sorted(lines)
-    _rewrite_lines(path, [(offset, length) for _key, offset, length in ordered], fsync=fsync)
-    moved: list[_LineAt] = []
-    offset = 0
-    for key, _old, length in ordered:
-        moved.append((key, offset, length))
-        offset += length
-    return moved
+    offsets = _rewrite_lines(path, [(offset, length) for _key, offset, length in ordered], fsync=fsync)
+    return [(key, offset, length) for (key, _old, length), offset in zip(ordered, offsets, strict=True)]
 
 
 def _rewrite_timings(
@@ -447,19 +443,16 @@ def _rewrite_timings(
 ) -> dict[str, tuple[int, int]]:
     """Rewrite timings.jsonl with one line per recorded episode, in `order`; returns the new positions."""
     kept = [(episode_id, lines[episode_id]) for episode_id in order if episode_id in lines]
-    _rewrite_lines(path, [at for _id, at in kept], fsync=fsync)
-    moved: dict[str, tuple[int, int]] = {}
-    offset = 0
-    for episode_id, (_old, length) in kept:
-        moved[episode_id] = (offset, length)
-        offset += length
-    return moved
+    offsets = _rewrite_lines(path, [at for _id, at in kept], fsync=fsync)
+    return {episode_id: (offset, length) for (episode_id, (_old, length)), offset in zip(kept, offsets, strict=True)}
 
 
-def _rewrite_lines(path: Path, spans: list[tuple[int, int]], *, fsync: bool) -> None:
-    """Atomically replace `path` by its byte spans (offset, length), in the given order."""
+def _rewrite_lines(path: Path, spans: list[tuple[int, int]], *, fsync: bool) -> list[int]:
+    """Atomically replace `path` by its byte spans (offset, length), in the given order; returns the
+    spans' offsets in the new file."""
+    offsets = list(itertools.accumulate((length for _offset, length in spans), initial=0))[:-1]
     if not path.exists():
-        return
+        return offsets
 
     def chunks() -> Iterable[bytes]:
         with path.open("rb") as fh:
@@ -468,6 +461,7 @@ def _rewrite_lines(path: Path, spans: list[tuple[int, int]], *, fsync: bool) -> 
                 yield fh.read(length)
 
     jsonl.atomic_write_bytes(path, chunks(), fsync=fsync)
+    return offsets
 
 
 def _first_error(exc: ValidationError) -> str:
