@@ -366,6 +366,8 @@ def main() -> int:
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key")
     if args.memory_child:
         memory_child(args.memory_child)

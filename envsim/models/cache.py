@@ -108,11 +108,12 @@ class ResponseCache:
                 del self._counters[counter]
 
     def get(self, slot: CacheSlot) -> ModelResponse | None:
-        if self._store is None:
+        store = self._store
+        if store is None:
             return None
         stored = self._writer.pending(slot.key) if self._writer is not None else None
         if stored is None:
-            stored = self._store.get(slot.key)
+            stored = store.get(slot.key)
         if stored is None:
             self.misses += 1
             return None
@@ -132,11 +133,12 @@ class ResponseCache:
         )
 
     def put(self, slot: CacheSlot, response: ModelResponse) -> None:
-        if self._store is None or response.finish_reason == "error":
+        store = self._store
+        if store is None or response.finish_reason == "error":
             return
         stored = response.model_copy(update={"cached": False, "call": None, "saved_usage": None})
         if self._writer is None:
-            self._writer = _WriteBehind(self._store, name=f"envsim-cache-writer:{self.directory}")
+            self._writer = _WriteBehind(store, name=f"envsim-cache-writer:{self.directory}")
         self._writer.add(slot.key, stored.model_dump_json())
 
     def flush(self) -> None:
