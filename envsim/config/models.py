@@ -226,6 +226,9 @@ class ModelSpec(StrictModel):
     api_key_env: str | None = None  # name of the environment variable holding the key
     api_key: str | None = None  # discouraged: only honoured with allow_api_key_in_config
     allow_api_key_in_config: bool = False
+    # OpenAI-compatible models: "direct" (default; aiohttp with the SDK's headers) or "sdk" (every request
+    # through the openai SDK's client). See docs/models.md.
+    transport: Literal["direct", "sdk"] | None = None
 
 
 class GenerationConfig(StrictModel):

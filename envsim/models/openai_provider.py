@@ -1,8 +1,9 @@
 """OpenAI Chat Completions, and every OpenAI-compatible server (vLLM, SGLang, Ollama, LM Studio, llama.cpp).
 
-The SDK is imported on first use so `import envsim` stays light. The client never retries
-(`max_retries=0`): retries, limits and backoff belong to the wrappers built on top of this model, which
-rely on the envsim errors raised here (see `envsim.models.http_errors`).
+This module converts requests and replies; `envsim.models.openai_transport` carries them. The SDK is
+imported on first use so `import envsim` stays light. Nothing here retries: retries, limits and backoff
+belong to the wrappers built on top of this model, which rely on the envsim errors raised here (see
+`envsim.models.http_errors`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from envsim.errors import ModelError
+from envsim.errors import ConfigError, ModelError
 from envsim.messages import FunctionCall, Message, ToolCall
-from envsim.models import request_guard
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.client_shards import DEFAULT_MAX_SHARDS, ClientShards
-from envsim.models.http_errors import (
-    malformed_reply_error,
-    missing_key_error,
-    sdk_error,
-)
+from envsim.models.http_errors import malformed_reply_error, missing_key_error
+from envsim.models.openai_transport import TRANSPORTS, ChatTransport, Endpoint, Transport, new_transport
 from envsim.models.profiles import ModelProfile, profile_for
 from envsim.models.tls import shared_ssl_context
 
@@ -34,9 +31,6 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Compatible servers usually ignore the key, but the SDK insists on having one.
 PLACEHOLDER_KEY = "not-needed"
 DEFAULT_TIMEOUT = 300.0
-CHAT_COMPLETIONS_PATH = "/chat/completions"
-# What `chat.completions.create` passes: authenticate with the bearer API key.
-_REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
 
 # Keywords OpenAI's strict structured-output mode rejects; such schemas are sent non-strict.
 _STRICT_UNSUPPORTED = {"patternProperties", "if", "then", "else", "not", "dependentRequired", "dependentSchemas"}
@@ -50,8 +44,10 @@ def is_official_openai(base_url: str | None) -> bool:
 
 
 class OpenAIChatModel(ChatModel):
-    """Chat Completions over the official `openai` SDK. `base_url` selects an OpenAI-compatible server;
-    for such a server a missing API key is fine (a placeholder is sent)."""
+    """Chat Completions of the official API or an OpenAI-compatible server (`base_url`; for such a server a
+    missing API key is fine: a placeholder is sent). `transport` says how requests travel (see
+    `envsim.models.openai_transport`): "direct" (aiohttp with the SDK's URL and headers, the default) or
+    "sdk" (each request through the SDK's client)."""
 
     def __init__(
         self,
@@ -62,7 +58,10 @@ class OpenAIChatModel(ChatModel):
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = 1000,
+        transport: Transport = "direct",
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"unknown transport {transport!r}", hint=f"use one of: {', '.join(TRANSPORTS)}")
         self.model = model
         self.base_url = base_url
         self.official = is_official_openai(base_url)
@@ -71,41 +70,33 @@ class OpenAIChatModel(ChatModel):
         self.api_key_env = api_key_env
         self.timeout = timeout
         self.max_connections = max_connections
+        self.transport: Transport = transport
         self.profile: ModelProfile = profile_for("openai", model, official_endpoint=self.official)
         key = api_key or os.environ.get(api_key_env)
         if not key:
             if self.official:
                 raise missing_key_error(self.endpoint, api_key_env)
             key = PLACEHOLDER_KEY
-        self._api_key = key
+        self._target = Endpoint(
+            base_url=base_url or OPENAI_BASE_URL,
+            api_key=key,
+            api_key_env=api_key_env,
+            name=self.endpoint,
+            timeout=timeout,
+        )
         # aiohttp's connection pool stays cheap with many connections: one client is enough. httpx's
         # pool does not (see ClientShards), so without aiohttp requests are spread over several clients.
-        shards = 1 if aiohttp_transport() else DEFAULT_MAX_SHARDS
-        self._shards: ClientShards[Any] = ClientShards(
-            self._new_client, _close_client, max_connections=max_connections, max_shards=shards
+        shards = 1 if transport == "direct" or aiohttp_transport() else DEFAULT_MAX_SHARDS
+        self._shards: ClientShards[ChatTransport] = ClientShards(
+            self._new_transport, _close_transport, max_connections=max_connections, max_shards=shards
         )
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIChatModel({self.name!r})"
 
-    def _new_client(self, max_connections: int) -> Any:
-        """One SDK client with its own connection pool, on the SDK's aiohttp transport when aiohttp is
-        installed (about half the client CPU per request of the default httpx transport)."""
-        request_guard.ensure_model_requests_allowed(self.base_url or OPENAI_BASE_URL, self.endpoint)
-        import httpx2
-        import openai
-
-        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        aiohttp_client = aiohttp_transport() or openai.DefaultAsyncHttpxClient
-        http_client = aiohttp_client(limits=limits, timeout=self.timeout, verify=shared_ssl_context())
-        return openai.AsyncOpenAI(
-            api_key=self._api_key,
-            base_url=self.base_url or OPENAI_BASE_URL,
-            max_retries=0,
-            timeout=self.timeout,
-            http_client=http_client,
-        )
+    def _new_transport(self, max_connections: int) -> ChatTransport:
+        return new_transport(self.transport, self._target, max_connections)
 
     async def aclose(self) -> None:
         await self._shards.aclose()
@@ -113,44 +104,29 @@ class OpenAIChatModel(ChatModel):
     def preload(self) -> None:
         import openai  # noqa: F401
 
-        aiohttp_transport()
-        shared_ssl_context()
+        if self.transport == "direct":
+            import aiohttp  # noqa: F401
+        else:
+            aiohttp_transport()
+        if self._target.uses_tls or self.transport == "sdk":
+            shared_ssl_context()
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
-        params = self.build_params(request)
-        client, ticket = self._shards.acquire()
+        body = _encode(self.build_params(request))
+        transport, ticket = self._shards.acquire()
         try:
-            payload = await self._call(client, params)
+            content = await transport.send(body)
         finally:
             self._shards.release(ticket)
-        return self.parse_completion(payload)
+        return self.parse_completion(self._reply_json(content))
 
-    async def _call(self, client: Any, params: dict[str, Any]) -> dict[str, Any]:
-        """POST the Chat Completions body through the SDK and return the reply's JSON.
-
-        `client.post` (the SDK's documented call for a ready-made body) rather than
-        `chat.completions.create`: `create` first walks every message of the request through the SDK's
-        TypedDict transform (an identity for chat params, but it costs milliseconds per call on a long
-        conversation) and then builds pydantic objects that would only be converted back to dicts here.
-        The body goes as ready JSON bytes (as the SDK would encode it), which also spares the SDK its
-        per-request deep copy of the body. Auth, headers, timeouts and HTTP error mapping are the SDK's."""
-        import httpx2
-        import openai
-
+    def _reply_json(self, content: bytes) -> dict[str, Any]:
         try:
-            response = await client.post(
-                CHAT_COMPLETIONS_PATH, cast_to=httpx2.Response, content=_encode(params), options=_REQUEST_OPTIONS
-            )
-        except openai.OpenAIError as exc:
-            raise sdk_error(
-                exc, openai, endpoint=self.endpoint, api_key_env=self.api_key_env, secrets=[self._api_key]
-            ) from None
-        try:
-            payload = json.loads(response.content)
+            payload = json.loads(content)
         except ValueError as exc:  # a non-JSON or truncated body
-            raise malformed_reply_error(self.endpoint, f"{exc}; got {response.text[:120]!r}") from None
+            raise malformed_reply_error(self.endpoint, f"{exc}; got {_preview(content)}") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
-            raise malformed_reply_error(self.endpoint, f"got {response.text[:120]!r}")
+            raise malformed_reply_error(self.endpoint, f"got {_preview(content)}")
         return payload
 
     # ------------------------------------------------------------------ request conversion
@@ -296,6 +272,10 @@ def strict_compatible(schema: Any) -> bool:
     return True
 
 
+def _preview(content: bytes) -> str:
+    return repr(content[:120].decode("utf-8", "replace"))
+
+
 def _encode(params: dict[str, Any]) -> bytes:
     """The request body, encoded as the SDK encodes JSON bodies."""
     return json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -313,5 +293,5 @@ def aiohttp_transport() -> Any:
     return getattr(openai, "DefaultAioHttpClient", None)
 
 
-async def _close_client(client: Any) -> None:
-    await client.close()
+async def _close_transport(transport: ChatTransport) -> None:
+    await transport.aclose()

@@ -56,6 +56,7 @@ class ProviderOptions:
     api_key_env: str | None = None
     api_key: str | None = None
     timeout: float | None = None
+    transport: str | None = None  # OpenAI-compatible providers: "direct" | "sdk" (see openai_transport)
 
 
 ProviderFactory = Callable[[ModelRef, ProviderOptions], ChatModel]
@@ -212,6 +213,7 @@ def create_model(
     api_key_env: str | None = None,
     api_key: str | None = None,
     timeout: float | None = None,
+    transport: str | None = None,
 ) -> ChatModel:
     """Build the ChatModel for `ref` (a ModelRef or a model string). `base_dir` resolves relative paths of
     `scripted:` files and `function:` Python files (the config file's folder)."""
@@ -227,6 +229,7 @@ def create_model(
         api_key_env=api_key_env,
         api_key=api_key,
         timeout=timeout,
+        transport=transport,
     )
     return factory(ref, options)
 
@@ -249,8 +252,19 @@ def create_model_from_spec(
             "(or set allow_api_key_in_config: true if you really mean it)",
         )
     ref = model_ref_from_spec(spec, engine, location=location)
+    if spec.transport is not None and ref.provider != "openai":
+        raise ConfigError(
+            f"transport applies to OpenAI-compatible models, and {ref.provider}:{ref.model} is not one",
+            location=f"{location}.transport",
+            hint="remove transport from this model section",
+        )
     return create_model(
-        ref, base_dir=base_dir, api_key_env=spec.api_key_env, api_key=spec.api_key or None, timeout=timeout
+        ref,
+        base_dir=base_dir,
+        api_key_env=spec.api_key_env,
+        api_key=spec.api_key or None,
+        timeout=timeout,
+        transport=spec.transport,
     )
 
 
@@ -267,6 +281,7 @@ def _openai(ref: ModelRef, options: ProviderOptions) -> ChatModel:
         api_key_env=options.api_key_env or "OPENAI_API_KEY",
         api_key=options.api_key,
         timeout=options.timeout or DEFAULT_TIMEOUT,
+        transport=options.transport or "direct",  # type: ignore[arg-type]  # validated by the model
     )
 
 

@@ -196,7 +196,8 @@ class FakeModelServer:
     # ------------------------------------------------------------------ requests
 
     async def _handle(self, http: HttpRequest) -> HttpResponse:
-        arrived = asyncio.get_running_loop().time()
+        # Latency counts from when the whole request had arrived, as a client would measure it.
+        arrived = http.received or asyncio.get_running_loop().time()
         index = self.count
         self.count += 1
         started, t0 = time.time(), time.perf_counter()

@@ -1,4 +1,5 @@
-"""OpenAIChatModel driven through the real `openai` SDK against the fake server over HTTP."""
+"""OpenAIChatModel against the fake server over HTTP, on both transports: "direct" (aiohttp with the
+headers the real `openai` SDK computes) and "sdk" (every request through the real SDK's client)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from envsim.errors import ModelAuthError, ModelError, RateLimitError, RetryableM
 from envsim.messages import Message, ToolCall, ToolSpec
 from envsim.models.base import GenerationParams, ModelRequest, ModelResponse, Usage
 from envsim.models.openai_provider import OpenAIChatModel, strict_compatible
+from envsim.models.openai_transport import TRANSPORTS, Transport
 from envsim.testing.fake_server import FakeModelServer
 
 WEATHER = ToolSpec(
@@ -23,9 +25,16 @@ WEATHER = ToolSpec(
 TIME = ToolSpec(name="get_time", parameters={"type": "object", "properties": {"tz": {"type": "string"}}})
 
 
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> Transport:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-async def model(server: FakeModelServer) -> AsyncIterator[OpenAIChatModel]:
-    m = OpenAIChatModel("gpt-4o-mini", base_url=server.openai_base_url, api_key=TEST_KEY, timeout=5)
+async def model(server: FakeModelServer, transport: Transport) -> AsyncIterator[OpenAIChatModel]:
+    m = OpenAIChatModel(
+        "gpt-4o-mini", base_url=server.openai_base_url, api_key=TEST_KEY, timeout=5, transport=transport
+    )
     yield m
     await m.aclose()
 
@@ -114,10 +123,10 @@ async def test_usage_is_normalized(server: FakeModelServer, model: OpenAIChatMod
     assert response.usage.requests == 1
 
 
-async def test_compatible_server_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_compatible_server_needs_no_key(monkeypatch: pytest.MonkeyPatch, transport: Transport) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     async with FakeModelServer() as server:  # accepts any key, like a local vLLM
-        model = OpenAIChatModel("llama3.1:8b", base_url=server.openai_base_url)
+        model = OpenAIChatModel("llama3.1:8b", base_url=server.openai_base_url, transport=transport)
         try:
             await model.generate(ask(params=GenerationParams(max_tokens=12)))
         finally:
@@ -146,7 +155,9 @@ async def test_clients_share_one_tls_context_built_by_preload(
 
     monkeypatch.setattr(httpx2, "create_ssl_context", counting)
     tls.shared_ssl_context.cache_clear()
-    openai_models = [OpenAIChatModel(n, base_url=server.openai_base_url, api_key=TEST_KEY) for n in ("a", "b")]
+    openai_models = [
+        OpenAIChatModel(n, base_url=server.openai_base_url, api_key=TEST_KEY, transport="sdk") for n in ("a", "b")
+    ]
     claude = AnthropicChatModel("claude-x", base_url=server.anthropic_base_url, api_key=TEST_KEY)
     openai_models[0].preload()
     assert len(built) == 1
@@ -158,6 +169,30 @@ async def test_clients_share_one_tls_context_built_by_preload(
         for m in (*openai_models, claude):
             await m.aclose()
     assert len(built) == 1  # three clients, two SDKs, one context
+    tls.shared_ssl_context.cache_clear()
+
+
+async def test_direct_transport_builds_a_tls_context_only_for_https(
+    server: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local plain-HTTP server needs no CA bundle: the direct transport skips its 0.1-0.2 s load."""
+    import httpx2
+
+    from envsim.models import tls
+
+    built: list[str] = []
+    real = httpx2.create_ssl_context
+    monkeypatch.setattr(httpx2, "create_ssl_context", lambda *a, **k: built.append("ctx") or real(*a, **k))
+    tls.shared_ssl_context.cache_clear()
+    local = OpenAIChatModel("a", base_url=server.openai_base_url, api_key=TEST_KEY)
+    local.preload()
+    try:
+        assert (await local.generate(ask())).message.content
+    finally:
+        await local.aclose()
+    assert built == []
+    OpenAIChatModel("a", base_url="https://models.example.test/v1", api_key=TEST_KEY).preload()
+    assert built == ["ctx"]
     tls.shared_ssl_context.cache_clear()
 
 
@@ -227,10 +262,12 @@ async def test_transient_failures_are_retryable(
     assert len(server.log) == 1
 
 
-async def test_timeout_is_retryable(server: FakeModelServer) -> None:
+async def test_timeout_is_retryable(server: FakeModelServer, transport: Transport) -> None:
     server.faults.hang_seconds = 5
     server.faults.inject("hang")
-    model = OpenAIChatModel("gpt-4o-mini", base_url=server.openai_base_url, api_key=TEST_KEY, timeout=0.3)
+    model = OpenAIChatModel(
+        "gpt-4o-mini", base_url=server.openai_base_url, api_key=TEST_KEY, timeout=0.3, transport=transport
+    )
     try:
         with pytest.raises(RetryableModelError, match="timed out"):
             await model.generate(ask())
@@ -246,9 +283,11 @@ async def test_400_is_not_retryable(server: FakeModelServer, model: OpenAIChatMo
     assert "Invalid request" in str(info.value)
 
 
-async def test_wrong_key_is_an_auth_error_without_the_key(server: FakeModelServer) -> None:
+async def test_wrong_key_is_an_auth_error_without_the_key(server: FakeModelServer, transport: Transport) -> None:
     wrong = "sk-wrong-key-DO-NOT-PRINT-42"
-    model = OpenAIChatModel("gpt-4o-mini", base_url=server.openai_base_url, api_key=wrong, api_key_env="ACME_KEY")
+    model = OpenAIChatModel(
+        "gpt-4o-mini", base_url=server.openai_base_url, api_key=wrong, api_key_env="ACME_KEY", transport=transport
+    )
     try:
         with pytest.raises(ModelAuthError) as info:
             await model.generate(ask())
@@ -266,3 +305,23 @@ async def test_bad_tool_arguments_reach_the_caller_as_is(server: FakeModelServer
     [call] = response.message.tool_calls or []
     with pytest.raises(ValueError, match="not valid JSON"):
         call.parsed_arguments()
+
+
+async def test_both_transports_send_the_same_headers(server: FakeModelServer) -> None:
+    """The direct transport sends what the SDK would: auth, user agent, organization/project, platform."""
+    sent: dict[str, dict[str, str]] = {}
+    for transport in TRANSPORTS:
+        model = OpenAIChatModel(
+            "gpt-4o-mini",
+            base_url=server.openai_base_url,
+            api_key=TEST_KEY,
+            transport=transport,  # type: ignore[arg-type]
+        )
+        try:
+            await model.generate(ask())
+        finally:
+            await model.aclose()
+        sent[transport] = server.log[-1].headers
+    sent["sdk"].pop("connection", None)  # httpx2 spells out HTTP/1.1's default keep-alive
+    assert sent["direct"] == sent["sdk"]
+    assert sent["direct"]["authorization"] == "<redacted>" and sent["direct"]["user-agent"].startswith("AsyncOpenAI/")

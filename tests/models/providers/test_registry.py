@@ -174,3 +174,21 @@ def test_register_a_new_provider() -> None:
     assert "echo-test" in known_providers()
     model = create_model("echo-test:m@http://127.0.0.1:1/v1")
     assert isinstance(model, Echo) and model.name == "echo-test:m@http://127.0.0.1:1/v1"
+
+
+def test_transport_is_chosen_per_model_section() -> None:
+    default = create_model_from_spec(ModelSpec(model_name="llama3", engine="VLLM", base_url="http://127.0.0.1:8000/v1"))
+    sdk = create_model_from_spec(
+        ModelSpec(model_name="llama3", engine="VLLM", base_url="http://127.0.0.1:8000/v1", transport="sdk")
+    )
+    assert isinstance(default, OpenAIChatModel) and default.transport == "direct"
+    assert isinstance(sdk, OpenAIChatModel) and sdk.transport == "sdk"
+
+
+def test_transport_on_a_model_that_is_not_openai_compatible_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    with pytest.raises(ConfigError) as info:
+        create_model_from_spec(ModelSpec(model_name="anthropic:claude-x", transport="sdk"), location="roles.user")
+    assert info.value.location == "roles.user.transport"
+    with pytest.raises(ValueError, match="transport"):
+        ModelSpec(model_name="gpt-4o", transport="curl")  # type: ignore[arg-type]

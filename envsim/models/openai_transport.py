@@ -1,0 +1,178 @@
+"""How a Chat Completions body reaches an OpenAI-compatible endpoint: two transports, one interface.
+
+`await transport.send(body) -> bytes` posts the JSON body and returns the reply's bytes, or raises the
+envsim error for the failure (`envsim.models.http_errors`); `await transport.aclose()` closes it.
+
+- `DirectTransport` ("direct", the default): aiohttp, with the URL and headers the official SDK computes
+  for its client (auth, organization/project, user agent, platform headers), read once from the SDK
+  client's public `base_url`, `default_headers` and `auth_headers`. Per request, it only posts bytes.
+  The SDK's own request pipeline (options models, header merges, URL parsing, the httpx2 layer over
+  aiohttp) costs about three times the client CPU per request, and on a busy machine that CPU is
+  model calls/s lost: a run of 128 open episodes spent more CPU in it than in everything else.
+- `SdkTransport` ("sdk"): every request through `AsyncOpenAI.post`, for when the SDK's exact behaviour
+  matters more than throughput (e.g. to debug with the SDK's logging).
+
+Both send the same body and the same headers; tests run the OpenAI provider over both.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, Protocol
+
+from envsim.models import request_guard
+from envsim.models.http_errors import connection_error, error_detail, error_for_status, sdk_error
+from envsim.models.tls import shared_ssl_context
+
+Transport = Literal["direct", "sdk"]
+TRANSPORTS: tuple[str, ...] = ("direct", "sdk")
+CHAT_COMPLETIONS_PATH = "chat/completions"
+# What `chat.completions.create` passes: authenticate with the bearer API key.
+_REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
+
+
+class ChatTransport(Protocol):
+    async def send(self, body: bytes) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Endpoint:
+    """Where and how to reach one endpoint: what both transports need, plus the error context."""
+
+    def __init__(self, *, base_url: str, api_key: str, api_key_env: str, name: str, timeout: float) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.api_key_env = api_key_env
+        self.name = name  # "openai:MODEL@URL", for messages; never holds the key
+        self.timeout = timeout
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.base_url.lower().startswith("https:")
+
+    def sdk_client(self, http_client: Any) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            max_retries=0,  # retries, limits and backoff are envsim's (see envsim.models.retry)
+            timeout=self.timeout,
+            http_client=http_client,
+        )
+
+
+class SdkTransport:
+    """Each request through the SDK's `client.post` (auth, headers, HTTP error classes are the SDK's)."""
+
+    def __init__(self, endpoint: Endpoint, max_connections: int) -> None:
+        request_guard.ensure_model_requests_allowed(endpoint.base_url, endpoint.name)
+        import httpx2
+        import openai
+
+        self._endpoint = endpoint
+        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        http_client_class = getattr(openai, "DefaultAioHttpClient", None) or openai.DefaultAsyncHttpxClient
+        http_client = http_client_class(limits=limits, timeout=endpoint.timeout, verify=shared_ssl_context())
+        self._client = endpoint.sdk_client(http_client)
+
+    async def send(self, body: bytes) -> bytes:
+        """`client.post` (the SDK's documented call for a ready-made body) rather than
+        `chat.completions.create`: `create` walks every message through the SDK's TypedDict transform
+        and builds pydantic objects that would only be converted back to dicts."""
+        import httpx2
+        import openai
+
+        try:
+            response = await self._client.post(
+                "/" + CHAT_COMPLETIONS_PATH, cast_to=httpx2.Response, content=body, options=_REQUEST_OPTIONS
+            )
+        except openai.OpenAIError as exc:
+            e = self._endpoint
+            raise sdk_error(exc, openai, endpoint=e.name, api_key_env=e.api_key_env, secrets=[e.api_key]) from None
+        return response.content
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class DirectTransport:
+    """Posts over one aiohttp session (its own connection pool), with the SDK's URL and headers."""
+
+    def __init__(self, endpoint: Endpoint, max_connections: int) -> None:
+        request_guard.ensure_model_requests_allowed(endpoint.base_url, endpoint.name)
+        import aiohttp
+
+        self._endpoint = endpoint
+        self.url, self.headers = sdk_request_target(endpoint)
+        self._session = aiohttp.ClientSession(
+            # A plain-HTTP endpoint (a local server) needs no TLS context; aiohttp's default one, for a
+            # redirect to HTTPS, is built when aiohttp is imported.
+            connector=aiohttp.TCPConnector(
+                limit=max_connections, ssl=shared_ssl_context() if endpoint.uses_tls else True
+            ),
+            timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
+            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as the SDK's clients honour them
+        )
+
+    async def send(self, body: bytes) -> bytes:
+        import aiohttp
+
+        e = self._endpoint
+        try:
+            async with self._session.post(self.url, data=body, headers=self.headers) as response:
+                content = await response.read()
+                status, headers, reason = response.status, response.headers, response.reason or ""
+        except TimeoutError:
+            raise connection_error(e.name, f"no reply within {e.timeout:g} s", timeout=True) from None
+        except aiohttp.ClientError as exc:
+            raise connection_error(e.name, f"{type(exc).__name__}: {exc}") from None
+        if status >= 400:
+            raise error_for_status(
+                status,
+                error_detail(_json_or_text(content), f"{status} {reason}".strip()),
+                endpoint=e.name,
+                headers=headers,
+                api_key_env=e.api_key_env,
+                secrets=[e.api_key],
+            )
+        return content
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def sdk_request_target(endpoint: Endpoint) -> tuple[str, dict[str, str]]:
+    """The URL and headers `AsyncOpenAI(...).post("/chat/completions")` would send to, as the SDK computes
+    them (the per-request `x-stainless-retry-count` and read-timeout headers with the values it would
+    give a first attempt)."""
+    import httpx2
+
+    # Only read from, never sends: a mock transport spares it a connection pool and a TLS context.
+    client = endpoint.sdk_client(httpx2.AsyncClient(transport=httpx2.MockTransport(_never_sends), trust_env=False))
+    headers = {
+        name: value
+        for name, value in {**client.default_headers, **client.auth_headers}.items()
+        if isinstance(value, str)  # the SDK marks unset optional headers with an `Omit` object
+    }
+    headers["x-stainless-retry-count"] = "0"
+    headers["x-stainless-read-timeout"] = str(float(endpoint.timeout))
+    return str(client.base_url) + CHAT_COMPLETIONS_PATH, headers
+
+
+def new_transport(kind: Transport, endpoint: Endpoint, max_connections: int) -> ChatTransport:
+    if kind == "sdk":
+        return SdkTransport(endpoint, max_connections)
+    return DirectTransport(endpoint, max_connections)
+
+
+def _never_sends(request: Any) -> Any:
+    raise AssertionError("the SDK client that computes request headers never sends")
+
+
+def _json_or_text(content: bytes) -> object:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
