@@ -18,7 +18,9 @@ Both send the same body and the same headers; tests run the OpenAI provider over
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from envsim.models import request_guard
 from envsim.models.http_errors import connection_error, error_detail, error_for_status, sdk_error
@@ -113,15 +115,17 @@ class DirectTransport:
                 limit=max_connections, ssl=shared_ssl_context() if endpoint.uses_tls else True
             ),
             timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
-            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as the SDK's clients honour them
         )
+        # HTTP(S)_PROXY / NO_PROXY as the SDK's clients honour them, looked up once: aiohttp's
+        # `trust_env` reads the environment on every request (0.5 ms of CPU each).
+        self.proxy = env_proxy(self.url)
 
     async def send(self, body: bytes) -> bytes:
         import aiohttp
 
         e = self._endpoint
         try:
-            async with self._session.post(self.url, data=body, headers=self.headers) as response:
+            async with self._session.post(self.url, data=body, headers=self.headers, proxy=self.proxy) as response:
                 content = await response.read()
                 status, headers, reason = response.status, response.headers, response.reason or ""
         except TimeoutError:
@@ -159,6 +163,15 @@ def sdk_request_target(endpoint: Endpoint) -> tuple[str, dict[str, str]]:
     headers["x-stainless-retry-count"] = "0"
     headers["x-stainless-read-timeout"] = str(float(endpoint.timeout))
     return str(client.base_url) + CHAT_COMPLETIONS_PATH, headers
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTP_PROXY / HTTPS_PROXY, unless NO_PROXY exempts it)."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def new_transport(kind: Transport, endpoint: Endpoint, max_connections: int) -> ChatTransport:

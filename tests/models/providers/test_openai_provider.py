@@ -325,3 +325,16 @@ async def test_both_transports_send_the_same_headers(server: FakeModelServer) ->
     sent["sdk"].pop("connection", None)  # httpx2 spells out HTTP/1.1's default keep-alive
     assert sent["direct"] == sent["sdk"]
     assert sent["direct"]["authorization"] == "<redacted>" and sent["direct"]["user-agent"].startswith("AsyncOpenAI/")
+
+
+def test_direct_transport_takes_the_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envsim.models.openai_transport import env_proxy
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("https://api.openai.com/v1/chat/completions") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    assert env_proxy("https://api.openai.com/v1/chat/completions") == "http://proxy.corp:3128"
+    assert env_proxy("http://vllm.internal:8000/v1/chat/completions") is None  # HTTP_PROXY is not set
+    monkeypatch.setenv("NO_PROXY", "api.openai.com")
+    assert env_proxy("https://api.openai.com/v1/chat/completions") is None
