@@ -89,7 +89,48 @@ def _validator(schema_json: str) -> Any:
     model (the mock, the fake server) sees the same few tool schemas on every request."""
     schema = json.loads(schema_json)
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    # Local `$ref`s inlined: jsonschema resolves a reference on every visit, which cost two thirds of
+    # a structured mock reply (a plan's turn list refers to its item definition once per item).
+    inlined = inline_local_refs(schema)
+    return validator_cls(schema if inlined is None else inlined, format_checker=validator_cls.FORMAT_CHECKER)
+
+
+def inline_local_refs(schema: Any) -> Any | None:
+    """`schema` with each `{"$ref": "#/..."}` replaced by what it points to (siblings of `$ref` kept), or
+    None when that cannot be done faithfully: a recursive or non-local reference, or a `$ref` that
+    resolves to nothing."""
+
+    def walk(node: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if not ref.startswith("#") or ref in ("#", "#/") or ref in stack:
+                raise _NotInlinable
+            target = _resolve(schema, ref)
+            if not isinstance(target, dict | bool) or target == {}:  # {}: what `_resolve` gives for a miss
+                raise _NotInlinable
+            resolved = walk(target, (*stack, ref))
+            siblings = {k: walk(v, stack) for k, v in node.items() if k != "$ref"}
+            if not siblings:
+                return resolved
+            return {"allOf": [resolved, siblings]}
+        return {k: v if k in _NOT_SCHEMAS else walk(v, stack) for k, v in node.items()}
+
+    try:
+        return walk(schema, ())
+    except _NotInlinable:
+        return None
+
+
+# Keywords whose values are data (or definitions only reached through `$ref`), not schemas to walk.
+_NOT_SCHEMAS = frozenset({"const", "enum", "default", "examples", "$defs", "definitions"})
+
+
+class _NotInlinable(Exception):
+    pass
 
 
 # --------------------------------------------------------------------------- types

@@ -171,3 +171,38 @@ def test_usage_estimate_is_a_quarter_of_the_canonical_request(text: str, label: 
     reply = MockModel(label).reply(request)
     assert reply.usage.input_tokens == max(1, len(request.canonical_text()) // 4)
     assert reply.message.content == MockModel(label).reply(request).message.content
+
+
+def test_local_refs_are_inlined_for_validation_with_the_same_verdicts() -> None:
+    import jsonschema
+
+    from envsim.models.schema_instance import inline_local_refs
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "turns": {"type": "array", "items": {"$ref": "#/$defs/Turn"}, "minItems": 1},
+            "lead": {"$ref": "#/$defs/Turn", "description": "siblings still apply"},
+        },
+        "required": ["turns"],
+        "$defs": {
+            "Turn": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]}
+        },
+    }
+    inlined = inline_local_refs(schema)
+    assert inlined is not None and "$ref" not in json.dumps({k: v for k, v in inlined.items() if k != "$defs"})
+    cases = [
+        {"turns": [{"n": 1}]},
+        {"turns": [{"n": 0}]},
+        {"turns": []},
+        {"turns": [{}]},
+        {"turns": [{"n": 2}], "lead": {}},
+    ]
+    for case in cases:
+        assert jsonschema.Draft202012Validator(inlined).is_valid(case) == jsonschema.Draft202012Validator(
+            schema
+        ).is_valid(case), case
+    recursive = {"$defs": {"Node": {"type": "object", "properties": {"kids": {"items": {"$ref": "#/$defs/Node"}}}}}}
+    assert inline_local_refs({**recursive, "$ref": "#/$defs/Node"}) is None
+    assert inline_local_refs({"properties": {"self": {"$ref": "#"}}}) is None
+    assert inline_local_refs({"properties": {"x": {"$ref": "#/$defs/Missing"}}}) is None
