@@ -8,7 +8,6 @@ belong to the wrappers built on top of this model, which rely on the envsim erro
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -21,7 +20,14 @@ from envsim.messages import FunctionCall, Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.client_shards import DEFAULT_MAX_SHARDS, ClientShards
 from envsim.models.http_errors import malformed_reply_error, missing_key_error
-from envsim.models.openai_transport import TRANSPORTS, ChatTransport, Endpoint, Transport, new_transport
+from envsim.models.openai_transport import (
+    TRANSPORTS,
+    ChatTransport,
+    Endpoint,
+    Transport,
+    aiohttp_transport,
+    new_transport,
+)
 from envsim.models.profiles import ModelProfile, profile_for
 from envsim.models.tls import shared_ssl_context
 
@@ -279,18 +285,6 @@ def _preview(content: bytes) -> str:
 def _encode(params: dict[str, Any]) -> bytes:
     """The request body, encoded as the SDK encodes JSON bodies."""
     return json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
-@functools.cache
-def aiohttp_transport() -> Any:
-    """The SDK's aiohttp-based HTTP client class (`openai.DefaultAioHttpClient`), or None when aiohttp
-    (or an SDK that ships the transport) is not installed."""
-    try:
-        import aiohttp  # noqa: F401
-        import openai
-    except ImportError:
-        return None
-    return getattr(openai, "DefaultAioHttpClient", None)
 
 
 async def _close_transport(transport: ChatTransport) -> None:

@@ -17,6 +17,7 @@ Both send the same body and the same headers; tests run the OpenAI provider over
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 from typing import Any, Literal, Protocol
@@ -75,7 +76,7 @@ class SdkTransport:
 
         self._endpoint = endpoint
         limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        http_client_class = getattr(openai, "DefaultAioHttpClient", None) or openai.DefaultAsyncHttpxClient
+        http_client_class = aiohttp_transport() or openai.DefaultAsyncHttpxClient
         http_client = http_client_class(limits=limits, timeout=endpoint.timeout, verify=shared_ssl_context())
         self._client = endpoint.sdk_client(http_client)
 
@@ -172,6 +173,18 @@ def env_proxy(url: str) -> str | None:
     if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     return proxy
+
+
+@functools.cache
+def aiohttp_transport() -> Any:
+    """The SDK's aiohttp-based HTTP client class (`openai.DefaultAioHttpClient`), or None when aiohttp
+    (or an SDK that ships the transport) is not installed."""
+    try:
+        import aiohttp  # noqa: F401
+        import openai
+    except ImportError:
+        return None
+    return getattr(openai, "DefaultAioHttpClient", None)
 
 
 def new_transport(kind: Transport, endpoint: Endpoint, max_connections: int) -> ChatTransport:
