@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import urllib.request
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -40,15 +41,15 @@ class ChatTransport(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, kw_only=True, repr=False)  # no repr: it holds the key
 class Endpoint:
     """Where and how to reach one endpoint: what both transports need, plus the error context."""
 
-    def __init__(self, *, base_url: str, api_key: str, api_key_env: str, name: str, timeout: float) -> None:
-        self.base_url = base_url
-        self.api_key = api_key
-        self.api_key_env = api_key_env
-        self.name = name  # "openai:MODEL@URL", for messages; never holds the key
-        self.timeout = timeout
+    base_url: str
+    api_key: str
+    api_key_env: str
+    name: str  # "openai:MODEL@URL", for messages; never holds the key
+    timeout: float
 
     @property
     def uses_tls(self) -> bool:
