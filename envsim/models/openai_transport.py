@@ -21,7 +21,7 @@ import functools
 import json
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
 from envsim.models import request_guard
@@ -29,7 +29,7 @@ from envsim.models.http_errors import connection_error, error_detail, error_for_
 from envsim.models.tls import shared_ssl_context
 
 Transport = Literal["direct", "sdk"]
-TRANSPORTS: tuple[str, ...] = ("direct", "sdk")
+TRANSPORTS: tuple[str, ...] = get_args(Transport)
 CHAT_COMPLETIONS_PATH = "chat/completions"
 # What `chat.completions.create` passes: authenticate with the bearer API key.
 _REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
