@@ -58,6 +58,9 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+    # The model's reasoning for this turn (OpenAI-compatible `reasoning_content`, Anthropic thinking),
+    # kept apart from `content`; providers never send it back on the wire, exporters decide where it goes.
+    reasoning: str | None = None
 
     @classmethod
     def system(cls, content: str) -> Message:
@@ -76,7 +79,7 @@ class Message(BaseModel):
         return cls(role="tool", tool_call_id=tool_call_id, content=content, name=name)
 
     def to_openai(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(exclude_none=True, exclude={"reasoning"})
 
 
 class ToolSpec(BaseModel):

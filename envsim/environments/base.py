@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import abc
 import copy
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from envsim.messages import Message, ToolCall, ToolSpec
 from envsim.models.base import Usage
+
+ErrorKind = Literal["tool", "infrastructure"]
 
 
 class StepResult(BaseModel):
@@ -25,6 +27,10 @@ class StepResult(BaseModel):
     arguments: Any = None  # parsed arguments when they parsed, else the raw string
     output: Any = None
     error: str | None = None
+    # Who produced `error`: "tool" (what the real backend would answer: not found, a refusal, bad
+    # arguments) or "infrastructure" (envsim or the model layer failed: the simulator gave no valid reply,
+    # a transport error, a timeout). Infrastructure errors never reach a training set (DESIGN.md).
+    error_kind: ErrorKind | None = None
     patch: list[dict[str, Any]] = Field(default_factory=list)  # RFC 6902; empty if no change
     state_hash: str | None = None  # sha256 of canonical state after the step (None: stateless env)
     cached: bool = False

@@ -109,6 +109,7 @@ class SyntheticEnvironment(ToolEnvironment):
                 attempts=attempt,
             )
         return Outcome(
+            error_kind="infrastructure",  # the simulator failed; the real backend would have answered
             error=(
                 f"the simulated tool {tool.name!r} gave no valid reply in {self.max_attempts} attempt(s); "
                 f"last problem: {problem}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envsim.environments.arguments import ArgumentError, check_arguments, parse_raw_arguments, unknown_tool_message
-from envsim.environments.base import Environment, StepContext, StepResult
+from envsim.environments.base import Environment, ErrorKind, StepContext, StepResult
 from envsim.environments.schema import schema_errors
 from envsim.environments.state import Patch, State, state_hash, validate_state
 from envsim.errors import ConfigError
@@ -27,6 +27,7 @@ class Outcome:
 
     output: Any = None
     error: str | None = None
+    error_kind: ErrorKind = "tool"  # meaningful only with `error`; see StepResult.error_kind
     patch: Patch = field(default_factory=list)
     new_state: State | None = None
     cached: bool = False
@@ -105,6 +106,7 @@ class ToolEnvironment(Environment):
             arguments=arguments,
             output=None if outcome.error is not None else outcome.output,
             error=outcome.error,
+            error_kind=outcome.error_kind if outcome.error is not None else None,
             patch=outcome.patch,
             state_hash=self._hash,
             cached=outcome.cached,

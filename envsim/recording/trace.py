@@ -7,7 +7,7 @@ in order, to `initial_state` gives `final_state`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,7 @@ class StepRecord(BaseModel):
     arguments: Any = None
     output: Any = None
     error: str | None = None
+    error_kind: Literal["tool", "infrastructure"] | None = None  # see envsim.environments.base.StepResult
     patch: list[dict[str, Any]] = Field(default_factory=list)
     state_hash: str | None = None
     cached: bool = False

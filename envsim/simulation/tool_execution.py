@@ -87,6 +87,7 @@ async def _run_one(
         arguments=result.arguments,
         output=result.output,
         error=result.error,
+        error_kind=result.error_kind,
         patch=result.patch,
         state_hash=result.state_hash,
         cached=result.cached,
