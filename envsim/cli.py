@@ -194,6 +194,9 @@ def run(
     processes: int | None = typer.Option(
         None, "--processes", help="Simulate in N worker processes (overrides remote_params.num_processes)."
     ),
+    batch: bool = typer.Option(
+        False, "--batch", help="Send model calls through the providers' batch APIs, in waves (half price, slow)."
+    ),
 ) -> None:
     """Simulate the config's conversations into a run directory (resumes an existing one).
 
@@ -228,6 +231,7 @@ def run(
                     trials=trials,
                     include_scripted=include_scripted,
                     processes=processes,
+                    batch=batch,
                 )
             )
     except KeyboardInterrupt:

@@ -112,6 +112,8 @@ class BatchTask:
         self.path = path
         self.status = status
         self._backend = backend
+        # Results downloaded by this client since the caller last took them (see `take_settled`).
+        self._settled: list[RowResult] = []
 
     # ------------------------------------------------------------------ opening
 
@@ -324,6 +326,7 @@ class BatchTask:
                 result = by_id.get(custom_id) or RowResult(custom_id, "errored", error="no result for this row")
                 out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
                 self._settle(custom_id, result)
+                self._settled.append(result)
         part.result_files = files
         self.status.uploaded.extend(f for f in files if f not in self.status.uploaded)
         part.state = "downloaded"
@@ -340,6 +343,24 @@ class BatchTask:
             return
         if result.ok or row.attempts >= self.status.max_attempts:
             row.outcome = result.outcome
+
+    def take_settled(self) -> list[RowResult]:
+        """The row results downloaded since the last call (a final one or an attempt to be retried)."""
+        settled, self._settled = self._settled, []
+        return settled
+
+    def downloaded_results(self) -> dict[str, RowResult]:
+        """Every downloaded result by custom_id, the latest attempt winning (for a resumed client)."""
+        latest: dict[str, RowResult] = {}
+        for part in self.status.parts:
+            path = self.path / "parts" / f"{part.index:04d}.results.jsonl"
+            if path.is_file():
+                with path.open(encoding="utf-8") as lines:
+                    for row in map(json.loads, lines):
+                        latest[row["custom_id"]] = RowResult(
+                            row["custom_id"], row["outcome"], body=row["body"], error=row["error"]
+                        )
+        return latest
 
     async def download(self) -> TaskStatus:
         return await self.refresh()
