@@ -46,6 +46,7 @@ class RowState(BaseModel):
 
     attempts: int = 0
     part: int | None = None  # the part holding the row's current attempt
+    result_part: int | None = None  # the part whose results hold the row's latest result
     outcome: str | None = None  # final outcome: succeeded | errored | expired | canceled
     error: str | None = None
 
@@ -112,8 +113,11 @@ class BatchTask:
         self.path = path
         self.status = status
         self._backend = backend
-        # Results downloaded by this client since the caller last took them (see `take_settled`).
+        # With `collect_settled`, results downloaded since the caller last took them (`take_settled`);
+        # off by default so a task's memory does not grow with its rows.
+        self.collect_settled = False
         self._settled: list[RowResult] = []
+        self._downloading: int | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -320,13 +324,15 @@ class BatchTask:
         else:
             results, files = await self.backend.results(part.batch_id)
         by_id = {r.custom_id: r for r in results}
+        self._downloading = part.index
         path = self.path / "parts" / f"{part.index:04d}.results.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for custom_id in part.rows:
                 result = by_id.get(custom_id) or RowResult(custom_id, "errored", error="no result for this row")
                 out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
                 self._settle(custom_id, result)
-                self._settled.append(result)
+                if self.collect_settled:
+                    self._settled.append(result)
         part.result_files = files
         self.status.uploaded.extend(f for f in files if f not in self.status.uploaded)
         part.state = "downloaded"
@@ -336,6 +342,7 @@ class BatchTask:
     def _settle(self, custom_id: str, result: RowResult) -> None:
         row = self.status.rows[custom_id]
         row.part = None
+        row.result_part = self._downloading
         row.error = result.error
         if result.outcome == "canceled" and self.status.cancelled:
             # Cancelled on purpose: the row waits, uncounted, until the user submits (or runs) again.
@@ -407,22 +414,32 @@ class BatchTask:
         return self.status
 
     def merge(self) -> Path:
-        """results.jsonl: one line per request in request order (the last attempt's result)."""
-        latest: dict[str, dict[str, Any]] = {}
-        for part in self.status.parts:
-            path = self.path / "parts" / f"{part.index:04d}.results.jsonl"
-            if path.is_file():
-                with path.open(encoding="utf-8") as lines:
-                    for raw in lines:
-                        result = json.loads(raw)
-                        latest[result["custom_id"]] = result
+        """results.jsonl: one line per request in request order (the latest attempt's result).
+
+        Streams: every part's results file is in request order, so one pass reads each file once,
+        skipping the lines a later attempt superseded; memory does not grow with the number of rows."""
+        readers: dict[int, Iterator[dict[str, Any]]] = {}
+        files = []
         out_path = self.path / "results.jsonl"
         tmp = out_path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            for custom_id, row in self.status.rows.items():
-                result = latest.get(custom_id) or {"custom_id": custom_id, "outcome": None, "body": None, "error": None}
-                result["attempts"] = row.attempts
-                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        try:
+            for part in self.status.parts:
+                path = self.path / "parts" / f"{part.index:04d}.results.jsonl"
+                if path.is_file():
+                    handle = path.open(encoding="utf-8")
+                    files.append(handle)
+                    readers[part.index] = map(json.loads, handle)
+            with tmp.open("w", encoding="utf-8") as out:
+                for custom_id, row in self.status.rows.items():
+                    result = None
+                    if row.result_part is not None and row.result_part in readers:
+                        result = next((r for r in readers[row.result_part] if r["custom_id"] == custom_id), None)
+                    result = result or {"custom_id": custom_id, "outcome": None, "body": None, "error": None}
+                    result["attempts"] = row.attempts
+                    out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        finally:
+            for handle in files:
+                handle.close()
         os.replace(tmp, out_path)
         self.status.merged = True
         self.save()

@@ -94,6 +94,7 @@ class BatchWaveModel(ChatModel):
                 poll_interval_s=self.poll_interval_s,
             )
             self._task._backend = self.backend
+            self._task.collect_settled = True
             self._known = self._task.downloaded_results()  # results an interrupted client downloaded
         return self._task
 
