@@ -97,3 +97,45 @@ async def test_batch_mode_refuses_models_without_a_batch_api(tmp_path: Path) -> 
         await run_config(
             ROOT / "examples" / "support_chat.yaml", out_dir=tmp_path / "x", num_samples=1, batch=True, overrides=FAST
         )
+
+
+@pytest.mark.slow  # two CLI runs of a dozen waves each: ~1 minute on a loaded machine
+def test_a_killed_batch_run_resumes_without_paying_twice(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = FakeModelServer.start_process(batch_delay=0.3)
+    try:
+        out = tmp_path / "run"
+        command = [
+            sys.executable, "-m", "envsim", "run", str(ROOT / "examples" / "support_chat.yaml"), "--batch",
+            "--out", str(out), "--model", f"openai:fake-model@{server.openai_base_url}", "--num-samples", "2",
+            "--no-cache", "--set", f"output_path={tmp_path / 'data.jsonl'}",
+            *[arg for item in FAST for arg in ("--set", item)],
+        ]  # fmt: skip
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test-batch"}
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        task_file = None
+        while time.monotonic() < deadline and task_file is None:
+            for candidate in (out / "batch").glob("*/task.json"):
+                parts = json.loads(candidate.read_text())["parts"]
+                if parts and parts[0].get("batch_id"):
+                    task_file = candidate
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert task_file is not None, "the run never submitted a wave"
+        first = json.loads(task_file.read_text())["parts"][0]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        parts = json.loads(task_file.read_text())["parts"]
+        assert parts[0]["batch_id"] == first["batch_id"]  # the interrupted wave was waited for, not resent
+        first_attempts = [cid for part in parts if part["attempt"] == 1 for cid in part["rows"]]
+        assert len(first_attempts) == len(set(first_attempts))  # no request was submitted twice
+        assert (tmp_path / "data.jsonl").read_text().count("\n") == 2
+    finally:
+        server.stop()
