@@ -260,6 +260,7 @@ async def _run_episodes(
         seed=cfg.seed,
         models={role: sim.models[role].name for role in (*CONVERSATION_ROLES, "environment")},
     )
+    on_progress = _with_batch_notes(on_progress, sim.models)
     with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
         runner = Runner(
             specs if specs is not None else _specs(cfg),
@@ -283,6 +284,21 @@ async def _run_episodes(
         summary.total = len(specs)
     summary.evaluation = evaluation
     return summary
+
+
+def _with_batch_notes(on_progress: ProgressCallback | None, models: RoleModels) -> ProgressCallback | None:
+    """Batch runs: the progress display also shows waves, rows and batch states."""
+    from envsim.models.batch.waves import wave_models
+
+    waves = [wave for stack in models.stacks for wave in wave_models(stack)]
+    if on_progress is None or not waves:
+        return on_progress
+
+    def update(progress: RunProgress) -> None:
+        progress.notes = [wave.stats.describe(wave.name) for wave in waves]
+        on_progress(progress)
+
+    return update
 
 
 def process_count(config: SynthConfig, processes: int | None) -> int:

@@ -42,6 +42,24 @@ class WaveStats:
     rows_failed: int = 0
     batch_states: dict[str, int] | None = None
 
+    def describe(self, name: str) -> str:
+        states = ", ".join(f"{count} {state}" for state, count in sorted((self.batch_states or {}).items()))
+        return (
+            f"batch {name}: {self.waves} wave(s), {self.rows_submitted:,} rows submitted, "
+            f"{self.rows_answered:,} answered, {self.rows_failed:,} failed" + (f"; batches: {states}" if states else "")
+        )
+
+
+def wave_models(model: ChatModel) -> list[BatchWaveModel]:
+    """The batch wave models inside a model stack (wrappers expose `inner`)."""
+    found: list[BatchWaveModel] = []
+    current: ChatModel | None = model
+    while current is not None:
+        if isinstance(current, BatchWaveModel):
+            found.append(current)
+        current = getattr(current, "inner", None)
+    return found
+
 
 @dataclass
 class _Waiting:
