@@ -80,13 +80,15 @@ def test_bad_rows_and_unknown_tasks_are_clear_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "needs an openai:, azure: or anthropic: model" in result.output
 
 
-def test_a_client_killed_mid_task_resumes_without_resubmitting(tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_client_killed_mid_task_resumes_without_resubmitting(tmp_path: Path, provider: str) -> None:
     work = tmp_path / "work"
     server = FakeModelServer.start_process(batch_delay=1.5)
     try:
-        model = f"openai:fake@{server.openai_base_url}"
+        url = server.openai_base_url if provider == "openai" else server.anthropic_base_url
+        model = f"{provider}:fake@{url}"
         source = _requests_file(tmp_path / "in.jsonl", 4)
-        env = {**os.environ, "OPENAI_API_KEY": "sk-test-batch"}
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-ant-test-batch"}
         cli = [sys.executable, "-m", "envsim", "batch"]
         subprocess.run([*cli, "add", "t", "-i", str(source), "--model", model, "-w", str(work)], check=True, env=env)
         proc = subprocess.Popen(

@@ -177,3 +177,23 @@ def test_reopening_a_task_with_another_backend_is_refused(tmp_path: Path) -> Non
         BatchTask.create(tmp_path, "t", BackendSpec(provider="openai", model="b", base_url="http://127.0.0.1:1/v1"))
     with pytest.raises(BatchTaskError, match="no batch task 'missing'"):
         BatchTask.open(tmp_path, "missing")
+
+
+async def test_a_batch_whose_input_file_is_invalid_fails_and_its_rows_say_why(tmp_path: Path) -> None:
+    import openai
+
+    async with FakeModelServer(batch_delay=0.02) as server:
+        client = openai.AsyncOpenAI(api_key="sk-test-batch", base_url=server.openai_base_url)
+        bad = await client.files.create(file=("bad.jsonl", b'{"custom_id": "a", "method": "GET"}\n'), purpose="batch")
+        batch = await client.batches.create(
+            input_file_id=bad.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert batch.status == "validating"
+        for _ in range(100):
+            batch = await client.batches.retrieve(batch.id)
+            if batch.status == "failed":
+                break
+            await __import__("asyncio").sleep(POLL)
+        await client.close()
+    assert batch.status == "failed"
+    assert batch.errors is not None and "line 1" in batch.errors.data[0].message
