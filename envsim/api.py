@@ -32,6 +32,7 @@ from envsim.scenarios.live import ScenarioRun, evaluate_run, is_scenario_catalog
 from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode
 from envsim.simulation.processes import ProcessPool, split_evenly
 from envsim.simulation.runner import ProgressCallback, Runner, RunProgress
+from envsim.topics.build import ensure_topic_models
 
 CONVERSATION_ROLES = ("planner", "user", "assistant")
 
@@ -358,6 +359,8 @@ async def _build_simulation(
     )
     try:
         # Scenario runs take their attributes from the scenarios (ScenarioRun.attributes).
+        if not live:  # topic trees/graphs the attributes draw from: built (or resumed) once per run
+            await ensure_topic_models(cfg, models["attribute"], base_dir)
         attributes = None if live else AttributePipeline.from_config(cfg, model=models["attribute"], base_dir=base_dir)
 
         def build_environments(initial_states: Any) -> EnvironmentSet:

@@ -50,6 +50,10 @@ class TemplateNode(abc.ABC):
     def template_fields(self) -> Mapping[str, Any]:
         """The fields `{name.field}` may read."""
 
+    def json_value(self) -> Any:
+        """How the value is recorded in traces and dataset files (default: its text)."""
+        return self.template_text()
+
 
 @dataclass(frozen=True)
 class Placeholder:

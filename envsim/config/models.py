@@ -186,6 +186,37 @@ class DocumentSource(StrictModel):
     num_shots: int | None = Field(default=None, ge=1)
 
 
+class TopicSource(StrictModel):
+    """Topic paths from a file (a topic tree's JSONL, DeepFabric's too, or a graph's node-link JSON):
+    each sample draws one root-to-leaf path, as `{<id>}` (the leaf) and `{<id>.path}` (the whole path)."""
+
+    id: str = "topic"
+    path: str  # relative to the config file
+    mode: Literal["round_robin", "sample"] = "round_robin"
+
+
+class TopicModelConfig(StrictModel):
+    """A topic tree or graph built for the run (DeepFabric's `topic_tree` / `topic_graph`): loaded from
+    `save_as` when that file holds a complete model, else built (or resumed) with the attribute model."""
+
+    topic_prompt: str
+    degree: int = Field(default=3, ge=1)
+    depth: int = Field(default=2, ge=1)
+    save_as: str  # where the model is saved (relative to the config file); a partial file resumes
+    topic_system_prompt: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0)
+    id: str = "topic"
+    mode: Literal["round_robin", "sample"] = "round_robin"
+
+
+class Reasoning(StrictModel):
+    """Chain of thought for a conversation's assistant turns: `freetext` (one free reasoning text per
+    turn) or `agent` (step-by-step reasoning before each tool call and before the final answer). The
+    reasoning is kept in the trace apart from the content (`Message.reasoning`)."""
+
+    style: Literal["freetext", "agent"] = "freetext"
+
+
 class MultiTurnAttribute(StrictModel):
     id: str
     min_turns: int = Field(default=1, ge=1)
@@ -197,6 +228,7 @@ class MultiTurnAttribute(StrictModel):
     available_tools: list[str] = Field(default_factory=list)  # empty = all of those environments
     max_tool_rounds: int = Field(default=5, ge=1)
     user_stop_marker: str = "[END_CONVERSATION]"
+    reasoning: Reasoning | None = None  # chain of thought in the assistant's turns (docs/topics.md)
 
     _role_keys_in_any_case = field_validator("role_instruction_messages", mode="before")(normalize_role_keys)
 
@@ -210,6 +242,9 @@ class StrategyParams(StrictModel):
     input_data: list[DatasetSource] = Field(default_factory=list)
     input_documents: list[DocumentSource] = Field(default_factory=list)
     multiturn_attributes: list[MultiTurnAttribute] = Field(default_factory=list)
+    input_topics: list[TopicSource] = Field(default_factory=list)
+    topic_tree: TopicModelConfig | None = None
+    topic_graph: TopicModelConfig | None = None
     passthrough_attributes: list[str] | None = None  # None = all attributes reach the output
 
 

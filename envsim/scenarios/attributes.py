@@ -45,6 +45,14 @@ class SampleAttributes:
         """Fill `template`'s placeholders. `where` (e.g. a config location) names the template in errors."""
         return render(template, self.context, where=where)
 
+    @property
+    def topic_hint(self) -> str | None:
+        """The sample's topic paths, for the planner and the user simulator ("a -> b -> c")."""
+        from envsim.topics.source import TopicValue
+
+        paths = [v.path_text for v in self.context.values() if isinstance(v, TopicValue)]
+        return "; ".join(paths) or None
+
     def select(self, passthrough: Sequence[str] | None) -> dict[str, Any]:
         """The JSON values named by `passthrough_attributes` (all of them when it is None)."""
         values = self.values
@@ -75,8 +83,8 @@ def _as_sampled(attribute: SampledAttribute, value: Any) -> Any:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, SampledValue):
         return value.value_id
-    if isinstance(value, TemplateNode):  # pragma: no cover - SampledValue is the only node in values
-        return value.template_text()
+    if isinstance(value, TemplateNode):
+        return value.json_value()
     return value
 
 

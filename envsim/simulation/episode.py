@@ -212,6 +212,10 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     assistant_instruction = attributes.render(role_instruction(conversation, "ASSISTANT"))
     output_prompt = attributes.render(conversation.output_system_prompt) if conversation.output_system_prompt else ""
     planner_extra = attributes.render(conversation.conversation_planner) if conversation.conversation_planner else None
+    topic = getattr(attributes, "topic_hint", None)  # a topic path drawn for this sample (input_topics)
+    if topic:
+        user_instruction += f"\n\nThe topic of this conversation: {topic}."
+        planner_extra = (planner_extra + "\n\n" if planner_extra else "") + f"The conversation is about: {topic}."
 
     envs = await _build_environments(deps, spec)
     state.envs = envs

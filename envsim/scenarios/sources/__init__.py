@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from envsim.config.models import DocumentSource, ExampleSource, StrategyParams
+from envsim.config.models import DocumentSource, ExampleSource, StrategyParams, TopicModelConfig, TopicSource
 from envsim.errors import ConfigError, DataError, EnvsimError
 from envsim.scenarios.sources.datasets import load_dataset
 from envsim.scenarios.sources.documents import load_documents
@@ -34,6 +34,12 @@ def load_sources(
         )
     for i, docs in enumerate(params.input_documents):
         loaders.append(functools.partial(_documents, docs, base_dir, f"strategy_params.input_documents[{i}]", file))
+    for i, topics in enumerate(params.input_topics):
+        loaders.append(functools.partial(_topics, topics, base_dir, f"strategy_params.input_topics[{i}]", file))
+    for key in ("topic_tree", "topic_graph"):
+        built = getattr(params, key)
+        if built is not None:
+            loaders.append(functools.partial(_built_topics, built, base_dir, f"strategy_params.{key}", file))
     pools: list[SourcePool] = []
     for load in loaders:
         try:
@@ -64,6 +70,23 @@ def _documents(docs: DocumentSource, base_dir: Path, location: str, file: str | 
             location=f"{location}.segmentation_params.segment_overlap",
         )
     return load_documents(docs, base_dir, location=location, file=file)
+
+
+def _topics(source: TopicSource, base_dir: Path, location: str, file: str | None) -> SourcePool:
+    from envsim.topics.source import load_topic_source
+
+    return load_topic_source(source, base_dir, location=location, file=file)
+
+
+def _built_topics(config: TopicModelConfig, base_dir: Path, location: str, file: str | None) -> SourcePool:
+    """A topic tree/graph section: its `save_as` file must hold the built model by now (runs build it
+    first; `envsim topics build CONFIG` builds it alone)."""
+    from envsim.topics.source import load_topic_source, topic_pool
+
+    source = TopicSource(id=config.id, path=config.save_as, mode=config.mode)
+    if not (base_dir / config.save_as).is_file():  # not built yet (validate): its names are known anyway
+        return topic_pool(config.id, [[config.topic_prompt]], config.mode, location, "the topic model to build")
+    return load_topic_source(source, base_dir, location=location, file=file)
 
 
 def _check_pool(pool: SourcePool, file: str | None) -> None:
