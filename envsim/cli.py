@@ -351,8 +351,10 @@ def fake_server(
 
 def _register_subcommands() -> None:
     from envsim.cli_batch import batch_app
+    from envsim.cli_topics import topics_app
 
     app.add_typer(batch_app, name="batch")
+    app.add_typer(topics_app, name="topics")
 
 
 _register_subcommands()
