@@ -283,6 +283,9 @@ class RemoteParams(StrictModel):
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)
     connection_timeout: float = Field(default=300.0, gt=0)
+    # Backoff of retried requests (seconds): the first wait's cap, and the largest wait (full jitter).
+    initial_retry_delay: float = Field(default=1.0, ge=0)
+    max_retry_delay: float = Field(default=60.0, ge=0)
     api_url: str | None = None
 
 

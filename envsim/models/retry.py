@@ -46,7 +46,11 @@ class RetryPolicy:
     @classmethod
     def from_remote_params(cls, params: RemoteParams) -> RetryPolicy:
         """`remote_params.max_retries` counts retries, not attempts."""
-        return cls(max_attempts=params.max_retries + 1)
+        return cls(
+            max_attempts=params.max_retries + 1,
+            initial_delay=params.initial_retry_delay,
+            max_delay=max(params.max_retry_delay, params.initial_retry_delay),
+        )
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """`attempt` is the number of attempts made so far (the one that just failed included)."""

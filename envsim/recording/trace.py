@@ -39,6 +39,7 @@ class TerminationReason(StrEnum):
     ENVIRONMENT_ERROR = "environment_error"  # an environment failed in a way the assistant cannot see
     SCRIPT_END = "script_end"  # a scripted scenario was replayed to its end
     ATTRIBUTES_ONLY = "attributes_only"  # the config has no conversation: the sample is its attributes
+    GENERATED = "generated"  # an example written whole by a generator (topics' DataSetGenerator)
     CANCELLED = "cancelled"
 
 
