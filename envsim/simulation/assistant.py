@@ -20,6 +20,7 @@ from envsim.messages import Message, ToolSpec
 from envsim.models.base import ModelRequest
 from envsim.recording.trace import StepRecord
 from envsim.simulation.model_calls import RoleCaller, RoleModelError
+from envsim.simulation.reasoning import ReasoningStyle, reasoning_instruction, split_reasoning
 from envsim.simulation.tool_execution import ToolRouter, execute_tool_calls
 
 FINAL_ANSWER_NUDGE = (
@@ -60,9 +61,13 @@ class AssistantAgent:
         system_prompt: str,
         tools: Sequence[ToolSpec],
         max_tool_rounds: int,
+        reasoning: ReasoningStyle | None = None,
     ) -> None:
         self.caller = caller
         self.envs = envs
+        self.reasoning = reasoning
+        if reasoning is not None:  # chain of thought: asked for in the simulation-only prompt
+            system_prompt = "\n\n".join(p for p in (system_prompt, reasoning_instruction(reasoning)) if p)
         self.system_prompt = system_prompt
         self.tools = list(tools)
         self.max_tool_rounds = max_tool_rounds
@@ -90,18 +95,21 @@ class AssistantAgent:
             final = rounds >= self.max_tool_rounds
             response = await self.caller.generate("assistant", self._request(transcript, final=final))
             message = response.message
+            thought, content = split_reasoning(message.content, message.reasoning)
             calls = message.tool_calls or []
             if final and calls:
                 return AssistantTurnResult(answered=False, tool_rounds=rounds)
             if not calls:
-                if not (message.content or "").strip():
+                if not (content or "").strip():
                     if final:
                         return AssistantTurnResult(answered=False, tool_rounds=rounds)
                     raise RoleModelError("assistant", f"the assistant returned an empty reply in turn {turn}")
-                transcript.messages.append(Message.assistant(message.content))
+                transcript.messages.append(Message(role="assistant", content=content, reasoning=thought))
                 return AssistantTurnResult(answered=True, tool_rounds=rounds)
             rounds += 1
-            transcript.messages.append(Message.assistant(message.content or None, calls))
+            transcript.messages.append(
+                Message(role="assistant", content=content or None, tool_calls=calls, reasoning=thought)
+            )
             context = StepContext(episode_id=self.caller.episode_id, turn=turn, history=list(transcript.messages))
             tool_messages, steps = await execute_tool_calls(self.envs, calls, turn=turn, round=rounds, context=context)
             transcript.messages.extend(tool_messages)

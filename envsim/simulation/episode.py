@@ -242,6 +242,7 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
         system_prompt=simulation_system_prompt(output_prompt, assistant_instruction),
         tools=state.tools,
         max_tool_rounds=conversation.max_tool_rounds,
+        reasoning=conversation.reasoning.style if conversation.reasoning else None,
     )
     return await _converse(state, user, assistant, state.plan, conversation.max_turns)
 
