@@ -351,10 +351,11 @@ def fake_server(
 
 def _register_subcommands() -> None:
     from envsim.cli_batch import batch_app
-    from envsim.cli_topics import topics_app
+    from envsim.cli_topics import generate, topics_app
 
     app.add_typer(batch_app, name="batch")
     app.add_typer(topics_app, name="topics")
+    app.command("generate")(generate)
 
 
 _register_subcommands()

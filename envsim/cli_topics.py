@@ -105,3 +105,90 @@ def show(
         stack.extend((child, branch.add(label(child))) for child in topics.children(node_id))
     console.print(root)
     console.print(f"{len(topics.nodes())} topics, {len(topics.leaves())} leaves, complete: {topics.complete}")
+
+
+def generate(
+    config: str = typer.Argument(..., help="A DataSetGenerator config (topic_tree/topic_graph, data_engine, dataset)."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<config name>)."),
+    model: str | None = typer.Option(None, "--model", help="Use this model for topics and examples."),
+) -> None:
+    """Build the topic model and generate a dataset from it (DeepFabric's `generate`); resumable."""
+    from envsim.models.stack import build_model_stack
+    from envsim.topics.events import GenerationComplete, GenerationStart, StepComplete
+    from envsim.topics.generator import DataSetGenerator, GeneratedDataset
+    from envsim.topics.generator_config import load_generator_config
+    from envsim.topics.graph import TopicGraph
+    from envsim.topics.model import load_topic_model
+    from envsim.topics.tree import TopicTree
+
+    async def go() -> tuple[GeneratedDataset, DataSetGenerator]:
+        cfg = load_generator_config(config)
+        engine = cfg.data_engine
+        model_string = cfg.model_string(model)
+        if not model_string:
+            raise EnvsimError("no model", hint="set data_engine.model (e.g. openai:gpt-4o-mini) or pass --model")
+        topics = None
+        section = cfg.topic_tree or cfg.topic_graph
+        if section is not None:
+            target = cfg.base_dir / section.save_as
+            kind: type[TopicTree] = TopicGraph if cfg.topic_graph else TopicTree
+            loaded = load_topic_model(target) if target.is_file() else None
+            topics = (
+                loaded
+                if isinstance(loaded, kind)
+                else kind(section.topic_prompt, degree=section.degree, depth=section.depth)
+            )
+            if not topics.complete:
+                builder = build_model_stack(model_string)
+                try:
+                    await topics.build(builder, system_prompt=section.topic_system_prompt, save_to=str(target))
+                finally:
+                    await builder.aclose()
+        run_dir = Path(out) if out else Path("runs") / Path(config).stem
+        generator = DataSetGenerator(
+            instructions=engine.instructions,
+            generation_system_prompt=engine.generation_system_prompt or cfg.dataset_system_prompt or "",
+            model_name=model_string,
+            temperature=engine.temperature,
+            max_retries=engine.max_retries,
+            request_timeout=engine.request_timeout,
+            default_batch_size=engine.default_batch_size,
+            default_num_examples=engine.default_num_examples,
+            example_data=(cfg.base_dir / engine.example_data)
+            if isinstance(engine.example_data, str)
+            else engine.example_data,
+            conversation_type=engine.conversation_type,
+            reasoning_style=engine.reasoning_style,
+            sys_msg=cfg.dataset.creation.sys_msg or engine.sys_msg,
+            tools=engine.tools,
+            rate_limit=engine.rate_limit,
+            deduplicate=engine.deduplicate,
+            similarity_threshold=engine.similarity_threshold,
+            run_dir=run_dir,
+        )
+        dataset = None
+        async for item in generator.create_data_with_events_async(
+            num_steps=cfg.dataset.creation.num_steps, batch_size=cfg.dataset.creation.batch_size, topic_model=topics
+        ):
+            if isinstance(item, GenerationStart):
+                err_console.print(f"generating {item.total_samples} examples in {item.total_steps} step(s)")
+            elif isinstance(item, StepComplete):
+                err_console.print(f"step {item.step}: {item.samples_generated} generated, {item.failed_in_step} failed")
+            elif isinstance(item, GenerationComplete):
+                err_console.print(f"done: {item.total_samples} examples, {item.failed_samples} failed")
+            else:
+                dataset = item
+        assert dataset is not None
+        if cfg.dataset.save_as:
+            dataset.save(cfg.base_dir / cfg.dataset.save_as)
+        return dataset, generator
+
+    try:
+        dataset, generator = run_async(go())
+    except EnvsimError as exc:
+        _fail(exc)
+    if generator.failed_samples:
+        generator.print_failure_summary()
+    if generator.duplicate_topics:
+        console.print(f"{len(generator.duplicate_topics)} leaf topic(s) occur under more than one path")
+    console.print(f"{len(dataset)} examples in {generator.run_dir}")
