@@ -167,3 +167,18 @@ async def test_a_model_string_and_rate_limits_build_envsims_stack(tmp_path: Path
     dataset = await generator.create_data_async(num_steps=1, batch_size=2)
     # The mock model's replies are schema-valid JSON; its examples may be fewer than asked: none crash the run.
     assert len(dataset) + len(generator.failed_samples) == 2
+
+
+async def test_against_the_fake_server_over_http(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from envsim.testing import FakeModelServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    async with FakeModelServer(example_model("freetext").fn) as server:
+        generator = DataSetGenerator(
+            model_name=f"openai:fake@{server.openai_base_url}",
+            run_dir=tmp_path / "run",
+            conversation_type="chain_of_thought",
+        )
+        dataset = await generator.create_data_async(num_steps=2, batch_size=2, topic_model=await _tree())
+    assert len(dataset) == 4
+    assert all(s["messages"][-1]["reasoning"] == "First... then..." for s in dataset.samples)
