@@ -40,6 +40,7 @@ class TerminationReason(StrEnum):
     SCRIPT_END = "script_end"  # a scripted scenario was replayed to its end
     ATTRIBUTES_ONLY = "attributes_only"  # the config has no conversation: the sample is its attributes
     CANCELLED = "cancelled"
+    GENERATED_PAIR = "generated_pair"  # an input-response pair generated from seeds (`envsim pairs`)
 
 
 class EpisodeStatus(StrEnum):
