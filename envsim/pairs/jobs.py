@@ -64,7 +64,8 @@ def read_job(path: Path, *, include_data: bool = True) -> JobStatus:
         state=status.state,
         detailed_status=detail,
         data=data,
-        pairs_requested=int(run.manifest.config.get("num_samples", 0)) or None,
+        # status.total, not the manifest: a resume with a larger N keeps the first manifest
+        pairs_requested=status.total or int(run.manifest.config.get("num_samples", 0)) or None,
         diversity=read_diversity(path),
     )
 

@@ -30,6 +30,7 @@ from typing import Any
 from envsim.errors import EnvsimError, ModelError, OutputValidationError
 from envsim.messages import Message
 from envsim.models.base import ChatModel, GenerationParams, RequestContext, Usage
+from envsim.models.cache import ResponseCache
 from envsim.models.typed_call import TypedCall
 from envsim.pairs.diversity import Deduplicator, diversity_report
 from envsim.pairs.exploration import settings_for
@@ -62,6 +63,7 @@ class PairsModels:
 
     generator: ChatModel
     responder: ChatModel
+    cache: ResponseCache | None = None  # the stacks' response cache, closed with them
 
     def names(self) -> dict[str, str]:
         return {GENERATOR_ROLE: self.generator.name, RESPONDER_ROLE: self.responder.name}
