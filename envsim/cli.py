@@ -434,6 +434,60 @@ def pairs(
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", help="Generator model for every job, e.g. openai:gpt-4o-mini."),
+    response_model: str | None = typer.Option(
+        None, "--response-model", help="Model answering inputs under a job's system_prompt (default: --model)."
+    ),
+    jobs_dir: str = typer.Option("runs/pairs", "--jobs-dir", help="Where jobs live (one run directory each)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
+    port: int = typer.Option(8766, "--port", help="Port (0 picks a free one)."),
+    api_key_env: str = typer.Option(
+        "ENVSIM_SERVE_API_KEY", "--api-key-env", help="Environment variable holding the key clients must send."
+    ),
+    no_auth: bool = typer.Option(False, "--no-auth", help="No key at all; only allowed on a loopback --host."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
+) -> None:
+    """Serve pairs jobs over HTTP in withpi's shapes (POST/GET/DELETE /data/generate_input_response_pairs,
+    OpenAPI at /openapi.json); clients authenticate with the x-api-key header. Ctrl-C stops the server;
+    unfinished jobs resume at the next start."""
+    import os
+
+    from envsim.pairs.api import build_pairs_models, close_pairs_models
+    from envsim.pairs.http_service import PairsHttpServer, check_auth_settings, serve_forever
+    from envsim.pairs.jobs import PairsJobService
+
+    def announce(url: str) -> None:
+        console.print(url, highlight=False)
+        err_console.print(
+            f"jobs in {jobs_dir}; POST {url}/data/generate_input_response_pairs; OpenAPI at {url}/openapi.json "
+            "(Ctrl-C stops)",
+            highlight=False,
+        )
+
+    try:
+        api_key = os.environ.get(api_key_env) or None
+        check_auth_settings(host, api_key, no_auth, api_key_env)
+        cache_dir = None if no_cache else Path(jobs_dir) / ".envsim_cache"
+        models = build_pairs_models(model, response_model, cache_dir=cache_dir)
+
+        async def serve_jobs() -> None:
+            server = PairsHttpServer(PairsJobService(jobs_dir, models), host=host, port=port, api_key=api_key)
+            try:
+                await serve_forever(server, announce)
+            finally:
+                await close_pairs_models(models)
+
+        run_async(serve_jobs())
+    except KeyboardInterrupt:
+        err_console.print("stopped; unfinished jobs resume at the next `envsim serve` on this --jobs-dir")
+    except OSError as exc:
+        _print_user_error(EnvsimError(f"cannot serve on {host}:{port}: {exc.strerror or exc}"))
+    except EnvsimError as exc:
+        _print_user_error(exc)
+
+
 def _pairs_request(**fields: object) -> PairsRequest:
     """Validate CLI values into the request, reporting bad options as user errors."""
     from pydantic import ValidationError
