@@ -35,6 +35,8 @@ from envsim.pairs.types import JobState, PairsRequest
 API_KEY_ENV = "ENVSIM_SERVE_API_KEY"
 STREAM_POLL_S = 0.25
 _PUBLIC_PATHS = {"/openapi.json"}
+SERVICE_KEY = web.AppKey("service", PairsJobService)
+OPENAPI_KEY = web.AppKey("openapi", dict)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -66,8 +68,8 @@ def check_auth_settings(host: str, api_key: str | None, no_auth: bool, key_env: 
 
 def create_app(service: PairsJobService, *, api_key: str | None, version: str = "0") -> web.Application:
     app = web.Application(middlewares=[_errors, _auth(api_key)])
-    app["service"] = service
-    app["openapi"] = openapi_document(version, auth=api_key is not None)
+    app[SERVICE_KEY] = service
+    app[OPENAPI_KEY] = openapi_document(version, auth=api_key is not None)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_post(API_PREFIX, _start)
     app.router.add_get(API_PREFIX, _list)
@@ -111,8 +113,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _service(request: web.Request) -> PairsJobService:
-    service: PairsJobService = request.app["service"]
-    return service
+    return request.app[SERVICE_KEY]
 
 
 def _status_response(value: Any) -> web.Response:
@@ -124,7 +125,7 @@ def _status_response(value: Any) -> web.Response:
 
 
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app["openapi"])
+    return web.json_response(request.app[OPENAPI_KEY])
 
 
 async def _start(request: web.Request) -> web.Response:
