@@ -207,3 +207,20 @@ async def test_a_conversation_message_list_can_be_asked_directly() -> None:
     result = await ask_typed(model, [Message.system("s"), Message.user("give x")], parser)
     assert result.value == {"x": 3} and result.attempts == 2
     assert "x" in _user_text(model.requests[1]) and "is not of type 'integer'" in _user_text(model.requests[1])
+
+
+class Triage(BaseModel):
+    category: str
+    urgent: bool
+    summary: str
+
+
+async def test_the_shipped_example_call_files_load_and_run_offline() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "typed_calls" / "triage"
+    call = TypedCall.from_files(example, input_type=Ticket, output_type=Triage)
+    assert call.model.name == "mock:triage" and call.params.temperature == 0.0
+    assert call.retry.validation.max_attempts == 3
+    result = await call.run(Ticket(customer="Ann", issue="charged twice"))
+    assert isinstance(result.value, Triage) and result.attempts == 1
+    assert result.responses[0].call is not None  # went through the stack's retry layer (the file's policy)
+    await call.model.aclose()
