@@ -224,3 +224,48 @@ async def test_the_shipped_example_call_files_load_and_run_offline() -> None:
     assert isinstance(result.value, Triage) and result.attempts == 1
     assert result.responses[0].call is not None  # went through the stack's retry layer (the file's policy)
     await call.model.aclose()
+
+
+class Step(BaseModel):
+    title: str
+    minutes: int
+
+
+class Plan(XmlModel):
+    goal: str
+    tags: list[str]
+    steps: list[Step]
+    owner: str | None = None
+
+
+def test_xml_parser_reads_lists_and_nested_models_and_explains_problems() -> None:
+    parser = XmlParser(Plan)
+    text = (
+        "```xml\n<Plan><goal>Refund</goal><tags><item>billing</item><item>vip</item></tags>"
+        "<steps><item><title>Check</title><minutes>5</minutes></item>"
+        "<item><title>Pay</title><minutes>2</minutes></item></steps><owner></owner></Plan>\n```"
+    )
+    assert parser.parse(text) == Plan(
+        goal="Refund", tags=["billing", "vip"], steps=[Step(title="Check", minutes=5), Step(title="Pay", minutes=2)]
+    )
+    from envsim.models.parsers import ReplyParseError
+
+    with pytest.raises(ReplyParseError, match="no <Plan>"):
+        parser.parse("<Other/>")
+    with pytest.raises(ReplyParseError, match="not well-formed"):
+        parser.parse("<Plan><goal>a & b</goal></Plan>")
+    with pytest.raises(ReplyParseError, match=r"steps\.0\.minutes"):
+        parser.parse(
+            "<Plan><goal>g</goal><tags/><steps><item><title>t</title><minutes>soon</minutes></item></steps></Plan>"
+        )
+
+
+async def test_output_format_from_the_file_overrides_the_type_choice(tmp_path: Path) -> None:
+    model = ScriptedModel(["<Verdict><category>account</category><urgent>false</urgent></Verdict>"])
+    base = _write_call(tmp_path, "xml", "Classify.", {"output_format": "xml", "input_format": "xml"})
+    call = TypedCall.from_files(base, input_type=Ticket, output_type=Verdict, model=model)
+    assert await call(Ticket(customer="Cy", issue="locked out")) == Verdict(category="account", urgent=False)
+    assert _user_text(model.requests[0]).startswith("<customer>Cy</customer>\n<issue>locked out</issue>")
+    bad = _write_call(tmp_path, "bad_text", None, {"output_format": "text"})
+    with pytest.raises(DataError, match="text parser returns str"):
+        TypedCall.from_files(bad, output_type=Verdict, model=model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -160,3 +161,20 @@ async def test_a_cancel_marker_stops_the_job_between_batches(tmp_path: Path, see
     model = FunctionModel(cancelling)
     status = await run_pairs(_request(seeds, n=20), out, PairsModels(model, model))
     assert status.state is JobState.CANCELLED and len(status.data or []) == 5
+
+
+async def test_parallel_batches_record_pairs_in_batch_order(tmp_path: Path, seeds: list[Example]) -> None:
+    async def later_batches_first(request: ModelRequest) -> str:
+        batch = int((request.context.episode_id or "").rsplit("-", 1)[-1])
+        await asyncio.sleep(0.05 * (4 - batch % 4))  # within a wave, the last batch answers first
+        return reply(request)
+
+    parallel = FunctionModel(later_batches_first)
+    sequential = generator_model()
+    request = _request(seeds, n=18, run_parallel_batches=True)
+    fast = await run_pairs(request, tmp_path / "parallel", PairsModels(parallel, parallel))
+    slow = await run_pairs(_request(seeds, n=18), tmp_path / "sequential", PairsModels(sequential, sequential))
+    assert fast.data is not None and len(fast.data) == 18
+    assert fast.data == slow.data  # same prompts per batch, recorded in batch order
+    traces = list(RunDirectory.open(tmp_path / "parallel", manifest=None).traces())
+    assert [t.attributes["batch"] for t in traces] == sorted(t.attributes["batch"] for t in traces)
