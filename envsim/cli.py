@@ -17,7 +17,6 @@ from envsim.errors import EnvsimError
 from envsim.event_loop import run_async
 
 if TYPE_CHECKING:
-    from envsim.pairs.types import PairsRequest
     from envsim.scenarios.evaluation import Evaluation
 
 app = typer.Typer(
@@ -342,8 +341,10 @@ def fake_server(
 
 @app.command()
 def pairs(
-    seeds: str = typer.Option(..., "--seeds", help="Seed pairs: JSONL of {llm_input, llm_output} (or a JSON list)."),
-    num_pairs: int = typer.Option(..., "--num-pairs", "-n", help="How many new pairs to generate."),
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="Seed pairs: JSONL of {llm_input, llm_output} (or a JSON list). Omit to resume --out."
+    ),
+    num_pairs: int | None = typer.Option(None, "--num-pairs", "-n", help="How many new pairs to generate."),
     model: str = typer.Option(..., "--model", help="Generator model, e.g. openai:gpt-4o-mini or mock:x."),
     response_model: str | None = typer.Option(
         None, "--response-model", help="Model answering the inputs under --system-prompt (default: --model)."
@@ -355,42 +356,40 @@ def pairs(
         None, "--system-prompt-file", help="Read --system-prompt from a file."
     ),
     application_description: str | None = typer.Option(None, "--application-description", help="What the app does."),
-    mode: str = typer.Option("BALANCED", "--mode", help="CONSERVATIVE | BALANCED | CREATIVE | ADVENTUROUS"),
-    batch_size: int = typer.Option(5, "--batch-size", help="Pairs per generation call (1-10)."),
-    num_shots: int = typer.Option(5, "--num-shots", help="Seed pairs shown per generation call."),
-    parallel: bool = typer.Option(False, "--parallel", help="Run several generation batches concurrently."),
-    seed: int = typer.Option(0, "--seed", help="Seeds shot sampling and model sampling."),
+    mode: str | None = typer.Option(None, "--mode", help="CONSERVATIVE | BALANCED (default) | CREATIVE | ADVENTUROUS"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Pairs per generation call, 1-10 (default 5)."),
+    num_shots: int | None = typer.Option(None, "--num-shots", help="Pairs shown per generation call (default 5)."),
+    parallel: bool | None = typer.Option(
+        None, "--parallel/--sequential", help="Run up to 4 generation batches at a time (default: sequential)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seeds shot sampling and model sampling (default 0)."),
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default: runs/pairs/<seeds name>)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
     force: bool = typer.Option(False, "--force", help="Resume even though the request changed."),
 ) -> None:
     """Generate new input-response pairs from seed pairs into a run directory (resumes an existing one).
 
-    Writes pairs.jsonl (withpi's shape) and diversity.json there; `envsim status` / `show` / `export`
-    work on it like on any run."""
-    from rich.table import Table
-
+    Without --seeds, resumes the job in --out with its recorded request (-n may extend it). Writes
+    pairs.jsonl (withpi's shape) and diversity.json; `envsim status` / `show` / `export` work on it."""
     from envsim.pairs.api import build_pairs_models, close_pairs_models, run_pairs
-    from envsim.pairs.seeds import load_seeds
-    from envsim.pairs.types import ExplorationMode, JobStatus
+    from envsim.pairs.options import default_out_dir, request_from_options
+    from envsim.pairs.types import JobStatus
+    from envsim.pairs.views import pairs_table
 
-    out_dir = Path(out) if out else Path("runs/pairs") / Path(seeds).stem
+    out_dir = Path(out) if out else Path("runs/pairs")
     try:
-        if system_prompt is not None and system_prompt_file is not None:
-            raise EnvsimError("give --system-prompt or --system-prompt-file, not both")
-        if system_prompt_file is not None:
-            system_prompt = Path(system_prompt_file).read_text(encoding="utf-8").strip()
-        if mode.upper() not in ExplorationMode.__members__:
-            raise EnvsimError(f"unknown --mode {mode!r}", hint="use CONSERVATIVE, BALANCED, CREATIVE or ADVENTUROUS")
-        request = _pairs_request(
-            seeds=load_seeds(seeds),
-            num_pairs_to_generate=num_pairs,
-            application_description=application_description,
+        out_dir = default_out_dir(seeds, out)
+        request = request_from_options(
+            seeds_path=seeds,
+            out_dir=out_dir,
+            num_pairs=num_pairs,
             system_prompt=system_prompt,
+            system_prompt_file=system_prompt_file,
+            application_description=application_description,
+            mode=mode,
             batch_size=batch_size,
             num_shots=num_shots,
-            exploration_mode=ExplorationMode(mode.upper()),
-            run_parallel_batches=parallel,
+            parallel=parallel,
             seed=seed,
         )
         cache_dir = None if no_cache else out_dir.parent / ".envsim_cache"
@@ -409,25 +408,9 @@ def pairs(
             highlight=False,
         )
         raise typer.Exit(130) from None
-    except OSError as exc:
-        _print_user_error(EnvsimError(f"cannot read {system_prompt_file}: {exc.strerror or exc}"))
     except EnvsimError as exc:
         _print_user_error(exc)
-    assert isinstance(status, JobStatus)
-    table = Table(title=f"envsim pairs -> {out_dir}", title_justify="left", show_header=False)
-    table.add_row("state", status.state.value)
-    table.add_row("pairs", f"{len(status.data or [])} of {status.pairs_requested}")
-    if status.diversity is not None:
-        d = status.diversity
-        table.add_row("distinct-1 / distinct-2", f"{d.distinct_1:.3f} / {d.distinct_2:.3f}")
-        table.add_row("  seeds", f"{d.seed_distinct_1:.3f} / {d.seed_distinct_2:.3f}")
-        table.add_row(
-            "similarity to nearest seed",
-            f"jaccard {d.mean_jaccard_to_nearest_seed:.3f}, char-3 cosine {d.mean_char3_cosine_to_nearest_seed:.3f}",
-        )
-        table.add_row("duplicates dropped", str(d.duplicates_dropped))
-    table.add_row("files", f"{out_dir / 'pairs.jsonl'}, {out_dir / 'diversity.json'}")
-    console.print(table)
+    console.print(pairs_table(status, out_dir))
     for line in status.detailed_status[-3:]:
         err_console.print(line, highlight=False, markup=False)
     if status.state.value != "DONE":
@@ -486,19 +469,6 @@ def serve(
         _print_user_error(EnvsimError(f"cannot serve on {host}:{port}: {exc.strerror or exc}"))
     except EnvsimError as exc:
         _print_user_error(exc)
-
-
-def _pairs_request(**fields: object) -> PairsRequest:
-    """Validate CLI values into the request, reporting bad options as user errors."""
-    from pydantic import ValidationError
-
-    from envsim.pairs.types import PairsRequest
-
-    try:
-        return PairsRequest.model_validate(fields)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise EnvsimError(f"invalid pairs options: {problems}", hint="see `envsim pairs --help`") from None
 
 
 def main() -> None:

@@ -60,3 +60,24 @@ def test_serve_refuses_to_start_without_a_key(monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 1 and "no API key configured" in result.output
     result = runner.invoke(app, ["serve", "--model", "mock:x", "--host", "0.0.0.0", "--no-auth"])
     assert result.exit_code == 1 and "loopback" in result.output
+
+
+def test_without_seeds_the_recorded_job_is_resumed_and_may_be_extended(tmp_path: Path) -> None:
+    out = tmp_path / "job"
+    seeds = str(EXAMPLES / "pairs_seeds.jsonl")
+    first = runner.invoke(app, ["pairs", "--seeds", seeds, "-n", "3", "--model", "mock:x", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = (out / "pairs.jsonl").read_text().splitlines()
+    more = runner.invoke(app, ["pairs", "--out", str(out), "-n", "5", "--model", "mock:x"])
+    assert more.exit_code == 0, more.output
+    after = (out / "pairs.jsonl").read_text().splitlines()
+    assert after[:3] == before and len(after) == 5
+
+    changed = runner.invoke(app, ["pairs", "--out", str(out), "--model", "mock:x", "--mode", "CREATIVE"])
+    assert changed.exit_code == 1 and "which --mode cannot change" in changed.output
+    nothing = runner.invoke(app, ["pairs", "--model", "mock:x"])
+    assert nothing.exit_code == 1 and "give --seeds to start a job, or --out to resume one" in nothing.output
+    missing = runner.invoke(app, ["pairs", "--out", str(tmp_path / "new"), "--model", "mock:x"])
+    assert missing.exit_code == 1 and "--seeds is required" in missing.output
+    no_n = runner.invoke(app, ["pairs", "--seeds", seeds, "--model", "mock:x", "--out", str(tmp_path / "x")])
+    assert no_n.exit_code == 1 and "-n/--num-pairs is required" in no_n.output
