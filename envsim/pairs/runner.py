@@ -110,9 +110,9 @@ class PairsJobRunner:
     max_parallel_batches: int = MAX_PARALLEL_BATCHES
     # Set by a service that stops for a restart: the job is left QUEUED (resumed later), not CANCELLED.
     shutdown: bool = False
-    _pairs: list[Example] = field(default_factory=list)
-    _batch_of: list[int] = field(default_factory=list)
-    _messages: list[str] = field(default_factory=list)
+    _pairs: list[Example] = field(default_factory=list, init=False)
+    _batch_of: list[int] = field(default_factory=list, init=False)
+    _messages: list[str] = field(default_factory=list, init=False)
 
     @property
     def job_id(self) -> str:
