@@ -349,6 +349,138 @@ def fake_server(
         _print_user_error(exc)
 
 
+@app.command()
+def pairs(
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="Seed pairs: JSONL of {llm_input, llm_output} (or a JSON list). Omit to resume --out."
+    ),
+    num_pairs: int | None = typer.Option(None, "--num-pairs", "-n", help="How many new pairs to generate."),
+    model: str = typer.Option(..., "--model", help="Generator model, e.g. openai:gpt-4o-mini or mock:x."),
+    response_model: str | None = typer.Option(
+        None, "--response-model", help="Model answering the inputs under --system-prompt (default: --model)."
+    ),
+    system_prompt: str | None = typer.Option(
+        None, "--system-prompt", help="The application's system prompt; responses are its answers."
+    ),
+    system_prompt_file: str | None = typer.Option(
+        None, "--system-prompt-file", help="Read --system-prompt from a file."
+    ),
+    application_description: str | None = typer.Option(None, "--application-description", help="What the app does."),
+    mode: str | None = typer.Option(None, "--mode", help="CONSERVATIVE | BALANCED (default) | CREATIVE | ADVENTUROUS"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Pairs per generation call, 1-10 (default 5)."),
+    num_shots: int | None = typer.Option(None, "--num-shots", help="Pairs shown per generation call (default 5)."),
+    parallel: bool | None = typer.Option(
+        None, "--parallel/--sequential", help="Run up to 4 generation batches at a time (default: sequential)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seeds shot sampling and model sampling (default 0)."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default: runs/pairs/<seeds name>)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
+    force: bool = typer.Option(False, "--force", help="Resume even though the request changed."),
+) -> None:
+    """Generate new input-response pairs from seed pairs into a run directory (resumes an existing one).
+
+    Without --seeds, resumes the job in --out with its recorded request (-n may extend it). Writes
+    pairs.jsonl (withpi's shape) and diversity.json; `envsim status` / `show` / `export` work on it."""
+    from envsim.pairs.api import build_pairs_models, close_pairs_models, run_pairs
+    from envsim.pairs.options import default_out_dir, request_from_options
+    from envsim.pairs.types import JobStatus
+    from envsim.pairs.views import pairs_table
+
+    out_dir = Path(out) if out else Path("runs/pairs")
+    try:
+        out_dir = default_out_dir(seeds, out)
+        request = request_from_options(
+            seeds_path=seeds,
+            out_dir=out_dir,
+            num_pairs=num_pairs,
+            system_prompt=system_prompt,
+            system_prompt_file=system_prompt_file,
+            application_description=application_description,
+            mode=mode,
+            batch_size=batch_size,
+            num_shots=num_shots,
+            parallel=parallel,
+            seed=seed,
+        )
+        cache_dir = None if no_cache else out_dir.parent / ".envsim_cache"
+        models = build_pairs_models(model, response_model, cache_dir=cache_dir)
+
+        async def job() -> JobStatus:
+            try:
+                return await run_pairs(request, out_dir, models, force=force, command_line=sys.argv)
+            finally:
+                await close_pairs_models(models)
+
+        status = run_async(job())
+    except KeyboardInterrupt:
+        err_console.print(
+            f"[yellow]cancelled:[/] recorded pairs are saved in {out_dir}; run the same command again to resume.",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    except EnvsimError as exc:
+        _print_user_error(exc)
+    console.print(pairs_table(status, out_dir))
+    for line in status.detailed_status[-3:]:
+        err_console.print(line, highlight=False, markup=False)
+    if status.state.value != "DONE":
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", help="Generator model for every job, e.g. openai:gpt-4o-mini."),
+    response_model: str | None = typer.Option(
+        None, "--response-model", help="Model answering inputs under a job's system_prompt (default: --model)."
+    ),
+    jobs_dir: str = typer.Option("runs/pairs", "--jobs-dir", help="Where jobs live (one run directory each)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
+    port: int = typer.Option(8766, "--port", help="Port (0 picks a free one)."),
+    api_key_env: str = typer.Option(
+        "ENVSIM_SERVE_API_KEY", "--api-key-env", help="Environment variable holding the key clients must send."
+    ),
+    no_auth: bool = typer.Option(False, "--no-auth", help="No key at all; only allowed on a loopback --host."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
+) -> None:
+    """Serve pairs jobs over HTTP in withpi's shapes (POST/GET/DELETE /data/generate_input_response_pairs,
+    OpenAPI at /openapi.json); clients authenticate with the x-api-key header. Ctrl-C stops the server;
+    unfinished jobs resume at the next start."""
+    import os
+
+    from envsim.pairs.api import build_pairs_models, close_pairs_models
+    from envsim.pairs.http_service import PairsHttpServer, check_auth_settings, serve_forever
+    from envsim.pairs.jobs import PairsJobService
+
+    def announce(url: str) -> None:
+        console.print(url, highlight=False)
+        err_console.print(
+            f"jobs in {jobs_dir}; POST {url}/data/generate_input_response_pairs; OpenAPI at {url}/openapi.json "
+            "(Ctrl-C stops)",
+            highlight=False,
+        )
+
+    try:
+        api_key = os.environ.get(api_key_env) or None
+        check_auth_settings(host, api_key, no_auth, api_key_env)
+        cache_dir = None if no_cache else Path(jobs_dir) / ".envsim_cache"
+        models = build_pairs_models(model, response_model, cache_dir=cache_dir)
+
+        async def serve_jobs() -> None:
+            server = PairsHttpServer(PairsJobService(jobs_dir, models), host=host, port=port, api_key=api_key)
+            try:
+                await serve_forever(server, announce)
+            finally:
+                await close_pairs_models(models)
+
+        run_async(serve_jobs())
+    except KeyboardInterrupt:
+        err_console.print("stopped; unfinished jobs resume at the next `envsim serve` on this --jobs-dir")
+    except OSError as exc:
+        _print_user_error(EnvsimError(f"cannot serve on {host}:{port}: {exc.strerror or exc}"))
+    except EnvsimError as exc:
+        _print_user_error(exc)
+
+
 def _register_subcommands() -> None:
     from envsim.cli_batch import batch_app
     from envsim.cli_topics import generate, topics_app

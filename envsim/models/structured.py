@@ -104,6 +104,13 @@ async def structured_call(
 ) -> StructuredResult[T]:
     """Ask `model` for an `output_type`; raises `OutputValidationError` when every attempt's reply is
     unusable, and lets `ModelError`s (after the stack's network retries) through."""
+    if not (isinstance(output_type, type) and issubclass(output_type, BaseModel)):
+        # str, list[...], dict[...]: a typed call picks the parser for the type (text for str)
+        from envsim.models.typed_call import typed_structured_call
+
+        return await typed_structured_call(
+            model, system, input, output_type, context, params, input_format, max_validation_attempts
+        )
 
     def parse(value: Any) -> T:
         return output_type.model_validate(value)

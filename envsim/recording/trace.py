@@ -41,6 +41,7 @@ class TerminationReason(StrEnum):
     ATTRIBUTES_ONLY = "attributes_only"  # the config has no conversation: the sample is its attributes
     GENERATED = "generated"  # an example written whole by a generator (topics' DataSetGenerator)
     CANCELLED = "cancelled"
+    GENERATED_PAIR = "generated_pair"  # an input-response pair generated from seeds (`envsim pairs`)
 
 
 class EpisodeStatus(StrEnum):

@@ -8,18 +8,16 @@ text stays under the attribute's own id when `keep_original_text_attribute` is t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import jsonschema
 
 from envsim.config.models import GeneratedAttribute
 from envsim.errors import OutputValidationError
 from envsim.messages import Message
 from envsim.models.base import ChatModel, GenerationParams, ModelRequest, RequestContext, Usage
-from envsim.models.json_extract import JSONExtractionError, extract_json
+from envsim.models.parsers import SchemaParser
+from envsim.models.typed_call import TypedOutputError, ValidationRetryPolicy, ask_typed
 from envsim.scenarios.postprocessing import postprocess
 from envsim.templating import render
 
@@ -87,54 +85,17 @@ async def _structured(
     params: GenerationParams,
     max_validation_retries: int,
 ) -> GeneratedValues:
-    schema = attribute.output_schema or {}
-    usage = Usage()
-    conversation = _with_schema_instruction(messages, schema)
-    problem = ""
-    reply = ""
-    for attempt in range(1, max_validation_retries + 2):
-        request = ModelRequest(
-            messages=conversation,
-            response_schema=schema,
-            response_schema_name=attribute.id,
-            params=params,
-            context=context.model_copy(update={"attempt": attempt}),
-        )
-        response = await model.generate(request)
-        usage = usage + response.usage
-        reply = response.text
-        problem = _schema_problem(reply, schema)
-        if not problem:
-            return GeneratedValues(values={attribute.id: extract_json(reply)}, usage=usage)
-        conversation = [
-            *conversation,
-            Message.assistant(reply),
-            Message.user(f"Your reply was not valid: {problem}. Reply again with only the corrected JSON."),
-        ]
-    raise OutputValidationError(
-        f"generated attribute {attribute.id!r}: no reply matched its output_schema after "
-        f"{max_validation_retries + 1} attempt(s); last problem: {problem}",
-        attempts=max_validation_retries + 1,
-        last_reply=reply,
-    )
-
-
-def _with_schema_instruction(messages: list[Message], schema: dict[str, Any]) -> list[Message]:
-    # The schema also goes in the prompt: not every endpoint has a JSON-schema mode.
-    instruction = f"Reply with only a JSON value matching this JSON Schema:\n{json.dumps(schema, ensure_ascii=False)}"
-    if messages and messages[-1].role == "user":
-        last = messages[-1]
-        return [*messages[:-1], Message.user(f"{last.content or ''}\n\n{instruction}")]
-    return [*messages, Message.user(instruction)]
-
-
-def _schema_problem(reply: str, schema: dict[str, Any]) -> str:
+    # A typed call with the schema as its parser: the schema goes in the prompt and the JSON-schema mode,
+    # an invalid reply is re-asked with the problem shown.
+    parser = SchemaParser(attribute.output_schema or {}, name=attribute.id)
+    validation = ValidationRetryPolicy(max_attempts=max_validation_retries + 1)
     try:
-        value = extract_json(reply)
-    except JSONExtractionError as exc:
-        return str(exc)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
-    if error is None:
-        return ""
-    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"at {where}: {error.message}"
+        result = await ask_typed(model, messages, parser, params=params, context=context, validation=validation)
+    except TypedOutputError as exc:
+        raise OutputValidationError(
+            f"generated attribute {attribute.id!r}: no reply matched its output_schema after "
+            f"{exc.attempts} attempt(s); last problem: {exc.problem}",
+            attempts=exc.attempts,
+            last_reply=exc.last_reply,
+        ) from None
+    return GeneratedValues(values={attribute.id: result.value}, usage=result.usage)
