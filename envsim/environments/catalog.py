@@ -19,6 +19,7 @@ from envsim.config.models import EnvironmentConfig, EnvironmentType, ToolConfig
 from envsim.environments.arguments import parse_raw_arguments, unknown_tool_message
 from envsim.environments.base import Environment, StepContext, StepResult
 from envsim.environments.deterministic import DeterministicEnvironment
+from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
 from envsim.environments.python import PythonEnvironment, python_tools_from_config
 from envsim.environments.state import PatchError, apply_patch
 from envsim.environments.synthetic import SyntheticEnvironment
@@ -178,6 +179,9 @@ def _build_one(
     generation: GenerationParams | None,
 ) -> Environment:
     schema = config.state_params.state_schema if config.state_params is not None else None
+    if needs_oumi_builder(config):  # database environments and oumi executor tools
+        specs = [tool_spec_from_config(t) for t in config.tools]
+        return build_oumi_environment(config, specs, state, model, base_dir, cache_dir, generation)
     if config.type is EnvironmentType.DETERMINISTIC:
         specs = [tool_spec_from_config(t) for t in config.tools]
         tables = {

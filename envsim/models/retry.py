@@ -45,8 +45,14 @@ class RetryPolicy:
 
     @classmethod
     def from_remote_params(cls, params: RemoteParams) -> RetryPolicy:
-        """`remote_params.max_retries` counts retries, not attempts."""
-        return cls(max_attempts=params.max_retries + 1)
+        """`remote_params.max_retries` counts retries, not attempts; oumi's retry_backoff_base / _max, when
+        given, are the first and the longest delay."""
+        delays: dict[str, float] = {}
+        if params.retry_backoff_base is not None:
+            delays["initial_delay"] = params.retry_backoff_base
+        if params.retry_backoff_max is not None:
+            delays["max_delay"] = params.retry_backoff_max
+        return cls(max_attempts=params.max_retries + 1, **delays)
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """`attempt` is the number of attempts made so far (the one that just failed included)."""

@@ -23,6 +23,7 @@ from envsim.scenarios.generation import output_names
 from envsim.scenarios.sampling import SAMPLED_FIELDS
 from envsim.scenarios.sources.pool import SourcePool
 from envsim.scenarios.transforms import missing_template_field, transform_templates
+from envsim.simulation.runtime_placeholders import RUNTIME_PLACEHOLDERS
 from envsim.templating import Placeholder, find_placeholders
 
 
@@ -148,6 +149,8 @@ def build_graph(
     for producer in producers.values():
         for where, template in producer.templates:
             for placeholder in find_placeholders(template):
+                if producer.kind is ProducerKind.MULTITURN and placeholder.name in RUNTIME_PLACEHOLDERS:
+                    continue  # filled per conversation (oumi's target_turns, grounding_facts)
                 problem = _reference_problem(placeholder, producer, result)
                 if problem:
                     message, hint = problem
