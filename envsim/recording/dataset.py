@@ -1,14 +1,17 @@
 """The seed's dataset file (`output_path`): one JSON line per successful sample, attribute ids as keys.
 
 A line holds every attribute of the sample plus, for the multi-turn attribute `{id}`:
-    "{id}":      {"messages": [OpenAI chat messages], "tools": [OpenAI function tools]}
-    "{id}_plan": the plan as structured JSON (null when planning failed)
+    "{id}":      {"messages": [OpenAI chat messages], "tools": [OpenAI function tools]} ("tools" only
+                 when the conversation had tools)
+    "{id}_plan": the plan as a JSON string ("" when planning failed)
+These are the keys and value shapes oumi synth writes for the same config.
 `passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order;
 None keeps everything. Name the conversation id (and `{id}_plan`) to keep them when filtering.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,11 +36,14 @@ def sample_record(trace: Trace) -> dict[str, Any]:
     """All keys of one sample: its attributes, then the conversation and its plan."""
     record: dict[str, Any] = dict(trace.attributes)
     if trace.conversation_id:
-        record[trace.conversation_id] = {
-            "messages": [m.to_openai() for m in trace.messages],
-            "tools": [t.to_openai() for t in trace.tools],
-        }
-        record[f"{trace.conversation_id}_plan"] = trace.plan.model_dump(mode="json") if trace.plan else None
+        conversation: dict[str, Any] = {"messages": [m.to_openai() for m in trace.messages]}
+        if trace.tools:  # oumi leaves the key out of a conversation without tools
+            conversation["tools"] = [t.to_openai() for t in trace.tools]
+        record[trace.conversation_id] = conversation
+        # oumi's shape: the planner's JSON as a string ("" when planning failed)
+        record[f"{trace.conversation_id}_plan"] = (
+            json.dumps(trace.plan.model_dump(mode="json"), ensure_ascii=False) if trace.plan else ""
+        )
     return record
 
 
