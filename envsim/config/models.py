@@ -220,16 +220,30 @@ class ExampleSource(StrictModel):
 
 class DatasetSource(StrictModel):
     id: str | None = None
-    path: str  # file or glob, relative to the config file
+    path: str  # file or glob, relative to the config file; or hf:<dataset> (the `datasets` library)
     attribute_map: dict[str, str] | None = None  # column -> attribute id
     num_shots: int | None = Field(default=None, ge=1)
+    hf_split: str | None = None  # hf: datasets
+    hf_revision: str | None = None  # hf: datasets
+
+
+class SegmentationStrategy(StrEnum):
+    CHARACTERS = "CHARACTERS"
+    TOKENS = "TOKENS"  # oumi's only strategy
 
 
 class SegmentationParams(StrictModel):
     id: str
-    segment_length: int = Field(default=2048, ge=1)  # characters
+    # None: characters (envsim's default; oumi's is TOKENS with the openai-community/gpt2 tokenizer)
+    segmentation_strategy: SegmentationStrategy | None = None
+    # TOKENS: a tokenizer.json file or a directory holding one, a Hugging Face tokenizer id (local cache
+    # first), or a tiktoken encoding name (when tiktoken is installed)
+    tokenizer: str | None = None
+    segment_length: int = Field(default=2048, ge=1)  # characters, or tokens with TOKENS
     segment_overlap: int = Field(default=0, ge=0)
     keep_original_text: bool = False
+
+    _strategy_in_any_case = field_validator("segmentation_strategy", mode="before")(normalize_role)
 
 
 class DocumentSource(StrictModel):

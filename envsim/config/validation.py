@@ -462,6 +462,8 @@ def _check_sources(config: SynthConfig, out: _Collector) -> None:
     if config.scenario_catalog_path is not None:
         sources.append((config.scenario_catalog_path, ("scenario_catalog_path",)))
     for path, loc in sources:
+        if loc[1:2] == ("input_data",) and path.startswith("hf:"):
+            continue  # a Hugging Face dataset (sources/hf_dataset.py), not a file
         resolved = resolve_path(config, path)
         found = glob.glob(str(resolved), recursive=True) if glob.has_magic(str(resolved)) else resolved.exists()
         if not found:
