@@ -119,6 +119,20 @@ def _attribute_lines(config: SynthConfig) -> list[str]:
                 f"strategy_params.transformed_attributes[{i}] ({attr.id}): the conversation_id is "
                 f"'{attr.id}-<uuid>' derived from the sample (oumi: a random uuid4)"
             )
+    declared = _declared_ids(config)
+    if declared is not None:
+        for i, name in enumerate(params.passthrough_attributes or []):
+            if name.split("[", 1)[0] not in declared:
+                lines.append(
+                    f"strategy_params.passthrough_attributes[{i}]: '{name}' names no attribute; it is ignored, "
+                    "as oumi does (a typo?)"
+                )
+    relative = [s.path for s in (*params.input_data, *params.input_documents) if not s.path.startswith(("/", "hf:"))]
+    if relative:
+        lines.append(
+            f"input paths ({', '.join(relative[:3])}) resolve against the config's directory (oumi: the "
+            "working directory)"
+        )
     for i, docs in enumerate(params.input_documents):
         seg = docs.segmentation_params
         where = f"strategy_params.input_documents[{i}].segmentation_params"
@@ -130,6 +144,35 @@ def _attribute_lines(config: SynthConfig) -> list[str]:
         elif seg is not None and seg.tokenizer is None:
             lines.append(f"{where}: tokenizer defaults to openai-community/gpt2, read from the local cache first")
     return lines
+
+
+def _declared_ids(config: SynthConfig) -> set[str] | None:
+    """Every attribute id the config declares; None when a data file's columns could add more."""
+    params = config.strategy_params
+    if any(not d.attribute_map for d in params.input_data):
+        return None
+    ids: set[str] = set()
+    for data in params.input_data:
+        ids.update((data.attribute_map or {}).values())
+        if data.id:
+            ids.add(data.id)
+    for examples in params.input_examples:
+        ids.update(key for row in examples.examples for key in row)
+        if examples.id:
+            ids.add(examples.id)
+    for docs in params.input_documents:
+        ids.add(docs.id)
+        if docs.segmentation_params is not None:
+            ids.add(docs.segmentation_params.id)
+    ids.update(a.id for a in params.sampled_attributes)
+    for generated in params.generated_attributes:
+        ids.add(generated.id)
+        if generated.postprocessing_params is not None:
+            ids.add(generated.postprocessing_params.id)
+    ids.update(a.id for a in params.transformed_attributes)
+    for mt in params.multiturn_attributes:
+        ids.update((mt.id, f"{mt.id}_plan"))
+    return ids
 
 
 def _inference_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:

@@ -121,13 +121,13 @@ def _import_dep(line: str, config_dir: Path | None, where: str) -> None:
             hint="list .py files relative to the working directory or to the config's directory",
         )
     install_oumi_shim()
-    # oumi appends the file's directory to sys.path and imports the module by its stem.
-    if str(found.parent.resolve()) not in sys.path:
-        sys.path.append(str(found.parent.resolve()))
+    # oumi imports the file by its stem (its directory appended to sys.path); envsim loads it by path under
+    # a name unique to the file (its directory still on sys.path), so two configs' `executors.py` can
+    # both be loaded in one process.
     try:
-        importlib.import_module(found.stem)
-    except Exception as exc:
-        raise ConfigError(f"{where}: importing executor module {found} failed: {type(exc).__name__}: {exc}") from exc
+        load_module(str(found.resolve()), None)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from exc
 
 
 def resolve_executor(name: str, tool_id: str, config_dir: Path | None) -> Executor:

@@ -5,7 +5,8 @@ A line holds every attribute of the sample plus, for the multi-turn attribute `{
                  when the conversation had tools)
     "{id}_plan": the plan as a JSON string ("" when planning failed)
 These are the keys and value shapes oumi synth writes for the same config.
-`passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order;
+`passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order (and
+oumi's bracket paths such as `examples[0].field`, under that name);
 None keeps everything. Name the conversation id (and `{id}_plan`) to keep them when filtering.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,7 @@ def write_dataset(
             record = sample_record(trace)
             seen_keys.update(record)
             if passthrough is not None:
-                record = {key: record[key] for key in passthrough if key in record}
+                record = select_passthrough(record, passthrough)
             report.written += 1
             yield jsonl.dumps_line(record)
 
@@ -74,5 +76,31 @@ def write_dataset(
             hint="set output_path to a writable file path",
         ) from exc
     if passthrough is not None:
-        report.unknown_passthrough = [key for key in passthrough if key not in seen_keys]
+        report.unknown_passthrough = [key for key in passthrough if _root(key) not in seen_keys]
     return report
+
+
+_PATH_PART = re.compile(r"([^\[\].]+|\[\d+\])")
+
+
+def _root(name: str) -> str:
+    return name.split("[", 1)[0] if "[" in name else name
+
+
+def select_passthrough(record: dict[str, Any], passthrough: list[str]) -> dict[str, Any]:
+    """The named keys, in that order; oumi's bracket paths (`examples[0].field`) are kept under the
+    full path as the key; names that match nothing are left out (as oumi does)."""
+    selected: dict[str, Any] = {}
+    for name in passthrough:
+        if "[" not in name or "]" not in name:
+            if name in record:
+                selected[name] = record[name]
+            continue
+        current: Any = record
+        try:
+            for part in _PATH_PART.findall(name):
+                current = current[int(part[1:-1])] if part.startswith("[") else current[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        selected[name] = current
+    return selected

@@ -159,7 +159,8 @@ def build_graph(
                 source = defined_by[placeholder.name]
                 graph.add_edge(source.location, producer.location)
     errors.extend(_cycle_errors(result, file))
-    errors.extend(_passthrough_errors(params, result, file))
+    # passthrough_attributes naming nothing are ignored, as oumi does; `envsim validate` lists them
+    # (envsim/config/oumi_differences.py).
     return result, errors
 
 
@@ -301,15 +302,3 @@ def _cycle_errors(graph: AttributeGraph, file: str | None) -> Iterator[ConfigErr
             location=graph.producers[cycle[0][0]].location,
             hint="break the cycle: one of these attributes must not reference the next",
         )
-
-
-def _passthrough_errors(params: StrategyParams, graph: AttributeGraph, file: str | None) -> Iterator[ConfigError]:
-    for i, name in enumerate(params.passthrough_attributes or []):
-        if name not in graph.defined_by:
-            yield ConfigError(
-                f"passthrough attribute {name!r} is not defined",
-                file=file,
-                location=f"strategy_params.passthrough_attributes[{i}]",
-                hint=_did_you_mean(name, graph.defined_by, braces=False)
-                + f"known: {', '.join(sorted(graph.defined_by))}",
-            )
