@@ -30,7 +30,7 @@ from envsim.config.models import EnvironmentConfig
 from envsim.environments.base import StepContext
 from envsim.environments.database_view import database_view, refresh_tables
 from envsim.environments.executors import Executor, is_tool_result, resolve_executor
-from envsim.environments.state import to_json_value
+from envsim.environments.state import state_hash, to_json_value
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
 from envsim.errors import ConfigError
 from envsim.messages import ToolSpec
@@ -67,7 +67,8 @@ class DatabaseTemplate:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
-        self.view = database_view(connection)
+        self.view = database_view(connection)  # shared by every copy; never mutated (see refresh_tables)
+        self.view_hash = state_hash(self.view)
 
     def copy(self) -> sqlite3.Connection:
         target = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -151,7 +152,10 @@ class DatabaseEnvironment(ToolEnvironment):
     kind = "database"
 
     def __init__(self, id: str, tools: list[DatabaseTool], template: DatabaseTemplate) -> None:
-        super().__init__(id, [t.spec for t in tools], template.view, None)
+        # The template's view and hash are reused as they are: a copy per conversation costs the backup,
+        # not a deep copy and a hash of every row in Python.
+        super().__init__(id, [t.spec for t in tools], None, None)
+        self._state, self._hash = template.view, template.view_hash
         self.handlers = {t.spec.name: t for t in tools}
         self.connection = template.copy()
         self._guard = _Guard()
