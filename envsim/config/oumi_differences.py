@@ -58,6 +58,8 @@ def _environment_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
                 f"{where}: oumi's spelling (env_type, env_kwargs); envsim's native one is type, system_prompt, "
                 "state_params, cache_by_input, per-tool deterministic_outputs, schema_sql/seed_sql (both work)"
             )
+        elif isinstance(written, dict) and "tool_persona" in written:
+            lines.append(f"{where}: tool_persona (oumi's guide) is envsim's system_prompt (both work)")
         if env.type is EnvironmentType.DATABASE:
             lines.append(
                 f"{where}: each conversation works on an in-memory copy of the database (oumi: a rollback-only "

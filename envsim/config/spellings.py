@@ -87,9 +87,24 @@ def normalize_environment(env: Any) -> NormalizedEnvironment:
     data = result.data
     if uses_oumi_spelling(env):
         _from_oumi(env, result)
-    elif isinstance(data.get("type"), str):
-        data["type"] = _canonical_type(data["type"], ("type",), result)
+    else:
+        if isinstance(data.get("type"), str):
+            data["type"] = _canonical_type(data["type"], ("type",), result)
+        _top_level_tool_persona(data, result)
     return result
+
+
+def _top_level_tool_persona(data: dict[str, Any], result: NormalizedEnvironment) -> None:
+    """oumi's synthesis guide writes `type: synthetic` with `tool_persona:` beside it: the system_prompt."""
+    if "tool_persona" not in data:
+        return
+    if "system_prompt" in data:
+        result.issues.append(
+            SpellingIssue(("tool_persona",), "both tool_persona and system_prompt are set", "keep system_prompt")
+        )
+        return
+    data["system_prompt"] = data.pop("tool_persona")
+    result.paths.add(("system_prompt",), ("tool_persona",))
 
 
 def _canonical_type(value: str, loc: Loc, result: NormalizedEnvironment) -> str:
