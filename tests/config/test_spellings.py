@@ -204,7 +204,9 @@ def test_oumi_database_environment_is_read_from_env_kwargs(write: WriteFile) -> 
           environments:
             - id: db
               env_type: database
-              env_kwargs: {schema_sql: "CREATE TABLE t (id INTEGER PRIMARY KEY);", seed_sql: "INSERT INTO t VALUES (1);"}
+              env_kwargs:
+                schema_sql: "CREATE TABLE t (id INTEGER PRIMARY KEY);"
+                seed_sql: "INSERT INTO t VALUES (1);"
               tools: [{id: q, name: q, description: d, sql: "SELECT * FROM t"}]
         """,
         MODEL,
