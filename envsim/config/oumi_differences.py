@@ -21,6 +21,7 @@ def oumi_differences(config: SynthConfig) -> list[str]:
     lines += _environment_lines(config, raw)
     lines += _conversation_lines(config, raw)
     lines += _attribute_lines(config)
+    lines += _chat_spelling_lines(raw)
     lines += _inference_lines(config, raw)
     return lines
 
@@ -102,6 +103,18 @@ def _conversation_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
             f"{where}: {mt.id}_plan holds envsim's plan JSON (num_turns, turns, notes) as a string (oumi: turns); "
             "failed conversations are left out of output_path (oumi drops those with empty messages)"
         )
+    return lines
+
+
+def _chat_spelling_lines(raw: dict[str, Any]) -> list[str]:
+    lines = []
+    transforms = _get(raw, "strategy_params", "transformed_attributes")
+    for i, attr in enumerate(transforms if isinstance(transforms, list) else []):
+        if isinstance(_get(attr, "transformation_strategy", "chat_transform"), dict):
+            lines.append(
+                f"strategy_params.transformed_attributes[{i}].transformation_strategy.chat_transform: oumi's "
+                "{messages: [...]} form; envsim's native one is the bare list of messages (both work)"
+            )
     return lines
 
 
