@@ -19,6 +19,7 @@ transaction, attach files or change pragmas.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -83,8 +84,16 @@ _TEMPLATES: dict[str, DatabaseTemplate] = {}
 def database_template(config: EnvironmentConfig, base_dir: Path | None) -> DatabaseTemplate:
     """The (cached) template of a database environment; ConfigError when its SQL or file is bad."""
     path = _db_file(config, base_dir)
+    # Per process: a SQLite connection must not be used across fork (worker processes build their own).
     key = stable_hash(
-        ["database", config.schema_sql, config.seed_sql, str(path), path.stat().st_mtime_ns if path else None]
+        [
+            "database",
+            os.getpid(),
+            config.schema_sql,
+            config.seed_sql,
+            str(path),
+            path.stat().st_mtime_ns if path else None,
+        ]
     )
     template = _TEMPLATES.get(key)
     if template is None:
