@@ -18,6 +18,7 @@ from typing import Any
 from envsim.config.models import EnvironmentConfig, EnvironmentType, ToolConfig
 from envsim.environments.arguments import parse_raw_arguments, unknown_tool_message
 from envsim.environments.base import Environment, StepContext, StepResult
+from envsim.environments.database_view import database_override
 from envsim.environments.deterministic import DeterministicEnvironment
 from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
 from envsim.environments.python import PythonEnvironment, python_tools_from_config
@@ -152,6 +153,8 @@ def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
 
 
 def _initial_state(config: EnvironmentConfig, override: StateOverride | None) -> dict[str, Any] | None:
+    if config.type is EnvironmentType.DATABASE:
+        return database_override(config, override)  # its state is its tables (database_view.py)
     base = copy.deepcopy(config.state_params.initial_state) if config.state_params is not None else None
     if override is None:
         return base

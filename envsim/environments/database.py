@@ -29,7 +29,7 @@ from typing import Any
 from envsim.canonical import stable_hash
 from envsim.config.models import EnvironmentConfig
 from envsim.environments.base import StepContext
-from envsim.environments.database_view import database_view, refresh_tables
+from envsim.environments.database_view import database_view, load_view, refresh_tables
 from envsim.environments.executors import Executor, is_tool_result, resolve_executor
 from envsim.environments.state import state_hash, to_json_value
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
@@ -160,13 +160,19 @@ class _Guard:
 class DatabaseEnvironment(ToolEnvironment):
     kind = "database"
 
-    def __init__(self, id: str, tools: list[DatabaseTool], template: DatabaseTemplate) -> None:
+    def __init__(
+        self, id: str, tools: list[DatabaseTool], template: DatabaseTemplate, initial: dict[str, Any] | None = None
+    ) -> None:
         # The template's view and hash are reused as they are: a copy per conversation costs the backup,
         # not a deep copy and a hash of every row in Python.
         super().__init__(id, [t.spec for t in tools], None, None)
         self._state, self._hash = template.view, template.view_hash
         self.handlers = {t.spec.name: t for t in tools}
         self.connection = template.copy()
+        if initial is not None and initial != template.view:
+            load_view(self.connection, initial)
+            self._state = database_view(self.connection)
+            self._hash = state_hash(self._state)
         self._guard = _Guard()
         self.connection.set_authorizer(self._authorize)
 
@@ -242,9 +248,10 @@ class DatabaseEnvironment(ToolEnvironment):
 
 
 def database_environment(
-    config: EnvironmentConfig, tools: list[ToolSpec], base_dir: Path | None
+    config: EnvironmentConfig, tools: list[ToolSpec], base_dir: Path | None, initial: dict[str, Any] | None = None
 ) -> DatabaseEnvironment:
-    """A fresh conversation's instance of a database definition (`tools`: the specs, in config order)."""
+    """A fresh conversation's instance of a database definition (`tools`: the specs, in config order;
+    `initial`: a table view to start from instead of the definition's rows)."""
     template = database_template(config, base_dir)
     handlers = []
     for spec, tool in zip(tools, config.tools, strict=True):
@@ -257,4 +264,4 @@ def database_environment(
                 f"tool {tool.id!r} of database environment {config.id!r} has neither sql nor executor",
                 hint="give it `sql: SELECT ... WHERE id = :id` or `executor: module.function`",
             )
-    return DatabaseEnvironment(config.id, handlers, template)
+    return DatabaseEnvironment(config.id, handlers, template, initial)

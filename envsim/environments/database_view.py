@@ -12,7 +12,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from envsim.config.models import EnvironmentConfig
 from envsim.environments.json_diff import escape, json_diff
+from envsim.errors import ConfigError
 
 TableRows = dict[str, dict[str, Any]]
 
@@ -56,6 +58,53 @@ def table_rows(connection: sqlite3.Connection, table: str) -> TableRows:
 
 def database_view(connection: sqlite3.Connection) -> dict[str, Any]:
     return {"tables": {table: table_rows(connection, table) for table in table_names(connection)}}
+
+
+def database_override(config: EnvironmentConfig, override: Any) -> dict[str, Any] | None:
+    """An initial-state override of a database environment (a scenario's, or a recorded one on replay):
+    a whole table view, loaded into the conversation's copy."""
+    if override is None:
+        return None
+    if not isinstance(override, dict) or not isinstance(override.get("tables"), dict):
+        raise ConfigError(
+            f"the initial state of database environment {config.id!r} must be a table view "
+            '{"tables": {table: {key: row}}}',
+            hint="give the whole view (a JSON Patch over it is not supported for database environments)",
+        )
+    return override
+
+
+def load_view(connection: sqlite3.Connection, view: dict[str, Any]) -> None:
+    """Replace every table's rows with those of `view` (tables it does not name are emptied)."""
+    names = table_names(connection)
+    unknown = sorted(set(view["tables"]) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"the initial state names table(s) {', '.join(unknown)}, which the database does not have",
+            hint=f"its tables: {', '.join(names) or '(none)'}",
+        )
+    connection.execute("PRAGMA foreign_keys = OFF")  # rows arrive table by table
+    try:
+        for table in names:
+            connection.execute(f"DELETE FROM {_quote(table)}")
+            keyed = bool(_key_columns(connection, table))
+            for key, row in view["tables"].get(table, {}).items():
+                values = {column: _sql_cell(value) for column, value in row.items()}
+                if not keyed:
+                    values = {"rowid": int(key), **values}
+                columns = ", ".join(_quote(c) for c in values)
+                marks = ", ".join("?" for _ in values)
+                connection.execute(f"INSERT INTO {_quote(table)} ({columns}) VALUES ({marks})", list(values.values()))
+    except sqlite3.Error as exc:
+        raise ConfigError(f"the initial state does not fit the database: {exc}") from exc
+    finally:
+        connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _sql_cell(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"$blob"}:
+        return bytes.fromhex(value["$blob"])
+    return value
 
 
 def refresh_tables(

@@ -32,7 +32,7 @@ def build_oumi_environment(
 ) -> Environment:
     """`specs`: the tool specs in config order."""
     if config.type is EnvironmentType.DATABASE:
-        return database_environment(config, specs, base_dir)
+        return database_environment(config, specs, base_dir, state)
     schema = config.state_params.state_schema if config.state_params is not None else None
     executors = executors_of(config, base_dir)
     if len(executors) == len(specs):
