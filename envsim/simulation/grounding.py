@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from envsim.config.models import EnvironmentConfig, EnvironmentType, GroundingConfig
+from envsim.errors import ConfigError
 
 Fact = dict[str, Any]
 
@@ -64,6 +65,13 @@ def _facts(env: EnvironmentConfig, base_dir: Path | None) -> list[Fact]:
     if grounding.state:
         records = _records(env, base_dir)
         for source in grounding.state:
+            if source.state_path not in records:
+                raise ConfigError(
+                    f"environment {env.id!r}: grounding state_path {source.state_path!r} names no "
+                    f"{'table' if env.type is EnvironmentType.DATABASE else 'key of the state'}",
+                    location="grounding.state",
+                    hint=f"known: {', '.join(sorted(records)) or '(none)'}",
+                )
             wanted = set(source.fields)
             for record in records.get(source.state_path, []):
                 if isinstance(record, dict):

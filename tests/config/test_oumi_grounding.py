@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from config_helpers import config_errors
 from conftest import WriteFile
 
 from envsim.api import run_config
 from envsim.config.models import EnvironmentConfig
+from envsim.errors import ConfigError
 from envsim.simulation.grounding import Grounding, describe_facts, grounding_pools, sample_facts
 
 LIBRARY = {
@@ -67,6 +69,19 @@ def test_database_tables_ground_too() -> None:
     }
     grounding = Grounding(grounding_pools([EnvironmentConfig.model_validate(env)], None))
     assert grounding.for_episode(0, 1) == '- id="B1", title="Dune"'
+
+
+def test_a_database_grounding_table_must_exist() -> None:
+    env = {
+        "id": "db",
+        "type": "database",
+        "schema_sql": "CREATE TABLE books (id TEXT PRIMARY KEY);",
+        "grounding": {"state": [{"state_path": "book", "fields": ["id"]}]},
+        "tools": [{"id": "q", "sql": "SELECT * FROM books"}],
+    }
+    with pytest.raises(ConfigError, match="state_path 'book' names no table") as info:
+        grounding_pools([EnvironmentConfig.model_validate(env)], None)
+    assert info.value.hint == "known: books"
 
 
 def test_grounding_errors_name_the_key(write: WriteFile) -> None:
