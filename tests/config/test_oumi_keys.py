@@ -143,4 +143,3 @@ def test_validate_prints_one_line_per_difference(write: WriteFile) -> None:
 def test_validate_names_the_native_spelling_of_chat_transform(write: WriteFile) -> None:
     differences = build_summary(load_config(write("a.yaml", CHAT_MAPPING, MODEL))).oumi_differences
     assert any("oumi's {messages: [...]} form; envsim's native one is the bare list" in line for line in differences)
-
