@@ -10,7 +10,7 @@ directory -> the seed's dataset file at `output_path`. Re-running on the same `o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from envsim.scenarios.attributes import AttributePipeline
 from envsim.scenarios.evaluation import Evaluation
 from envsim.scenarios.live import ScenarioRun, evaluate_run, is_scenario_catalog_file, write_evaluation
 from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode
+from envsim.simulation.grounding import Grounding, grounding_pools
 from envsim.simulation.processes import ProcessPool, split_evenly
 from envsim.simulation.runner import ProgressCallback, Runner, RunProgress
 from envsim.topics.build import ensure_topic_models
@@ -392,11 +393,22 @@ async def _build_simulation(
             params={role: params for role in CONVERSATION_ROLES},
             max_validation_attempts=cfg.inference_config.remote_params.max_validation_retries + 1,
             usage_of=models.tracker.episode,
+            grounding=_grounding(env_configs, conversation, env_base_dir),
         )
     except BaseException:
         await models.aclose()
         raise
     return _Simulation(models, deps)
+
+
+def _grounding(
+    env_configs: list[EnvironmentConfig], conversation: MultiTurnAttribute | None, base_dir: Path
+) -> Callable[[int, int], str] | None:
+    """oumi's grounding facts of the conversation's environments, or None when none is grounded."""
+    if conversation is None:
+        return None
+    pools = grounding_pools(env_configs, conversation.available_environments, base_dir=base_dir)
+    return Grounding(pools).for_episode if pools else None
 
 
 async def _worker_simulation(

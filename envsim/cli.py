@@ -17,6 +17,7 @@ from envsim.errors import EnvsimError
 from envsim.event_loop import run_async
 
 if TYPE_CHECKING:
+    from envsim.api import RunSummary
     from envsim.scenarios.evaluation import Evaluation
 
 app = typer.Typer(
@@ -243,6 +244,7 @@ def run(
     except EnvsimError as exc:
         _print_user_error(exc)
     console.print(summary_table(summary))
+    _print_preview(summary)
     if summary.evaluation is not None:
         console.print(evaluation_table(summary.evaluation))
     if not summary.ok:
@@ -254,6 +256,71 @@ def run(
         raise typer.Exit(1)
     if summary.evaluation is not None:
         _fail_under(summary.evaluation, fail_under, out_dir)
+
+
+def _print_preview(summary: RunSummary) -> None:
+    """oumi synth's after-run block: the first samples, the count, the path, how to train on them."""
+    from envsim.simulation.preview import run_preview
+
+    block = run_preview(summary.output_path, summary.dataset_written, summary.run_dir)
+    if block is not None:
+        console.print(block)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def synth(
+    ctx: typer.Context,
+    config: str = typer.Option(..., "--config", "-c", help="The synthesis config (oumi synth's format)."),
+    level: str | None = typer.Option(
+        None, "--level", "--log-level", "-log", help="Logging level: DEBUG | INFO | WARNING | ERROR | CRITICAL."
+    ),
+    output_path: str | None = typer.Option(None, "--output_path", help="Where to write the dataset file."),
+    model: str | None = typer.Option(None, "--model", help="Use this model for every role, e.g. mock:x."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<config name>)."),
+) -> None:
+    """Synthesize a dataset like `oumi synth -c CONFIG`: dotted overrides (`--num_samples 5`,
+    `--inference_config.generation.temperature 0.2`), a dataset file (output_path, else
+    envsim_synth_results_<time>.jsonl in the working directory) and a preview of the first samples."""
+    import logging
+    from datetime import datetime
+
+    from envsim.api import default_out_dir, run_config
+    from envsim.config.loader import load_config
+    from envsim.config.overrides import split_seed_style_args
+    from envsim.simulation.progress import LiveRunDisplay
+
+    try:
+        if level is not None:
+            if level.upper() not in logging.getLevelNamesMapping():
+                raise EnvsimError(f"--level {level!r} is not a logging level", hint="use DEBUG, INFO, WARNING or ERROR")
+            logging.basicConfig(level=level.upper())
+        overrides = split_seed_style_args(list(ctx.args))
+        if output_path is not None:
+            overrides.append(f"output_path={output_path}")
+        elif not load_config(config, overrides).output_path:
+            stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+            overrides.append(f"output_path={Path.cwd() / f'envsim_synth_results_{stamp}.jsonl'}")
+        out_dir = Path(out) if out else default_out_dir(config)
+        display = LiveRunDisplay(err_console, title=f"envsim synth {config}")
+        with display:
+            summary = run_async(
+                run_config(
+                    config, out_dir=out_dir, model_override=model, overrides=overrides, on_progress=display.update
+                )
+            )
+    except KeyboardInterrupt:
+        err_console.print("[yellow]cancelled:[/] run the same command again to resume.", highlight=False)
+        raise typer.Exit(130) from None
+    except EnvsimError as exc:
+        _print_user_error(exc)
+    if summary.dataset_written == 0:
+        err_console.print(
+            "No results found, please check your configuration and try again "
+            f"(`envsim show {summary.run_dir}` lists what failed).",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    _print_preview(summary)
 
 
 def _check_trial_options(trials: int | None, fail_under: float) -> None:

@@ -40,6 +40,12 @@ class ToolConfig(StrictModel):
     default_output: Any = None
     # python environments: "package.module:function"
     handler: str | None = None
+    # oumi's executors: "module.function" (or a name registered with oumi's @register_tool_executor),
+    # called as fn(arguments=..., state=...) / fn(arguments=..., context=<sqlite3 connection>); see
+    # envsim/environments/executors.py. A synthetic environment runs such tools in Python.
+    executor: str | None = None
+    # database environments: one SQL statement run with the arguments as named parameters (:name)
+    sql: str | None = None
 
 
 class StateParams(StrictModel):
@@ -54,6 +60,32 @@ class EnvironmentType(StrEnum):
     SYNTHETIC = "synthetic"
     DETERMINISTIC = "deterministic"
     PYTHON = "python"
+    DATABASE = "database"
+
+
+class ToolGrounding(StrictModel):
+    fields: list[str] = Field(min_length=1)
+
+
+class StateGrounding(StrictModel):
+    state_path: str = Field(min_length=1)  # a top-level key of the state (or a table of a database)
+    fields: list[str] = Field(min_length=1)
+
+
+class GroundingConfig(StrictModel):
+    """oumi's grounding: facts sampled per conversation from an environment's lookup tables, state or
+    database tables, shown to the planner and the user simulator (envsim/simulation/grounding.py)."""
+
+    sample_size: int = Field(default=3, ge=1)
+    seed: int | None = None  # None: derived from the episode seed (oumi: OS entropy)
+    tools: dict[str, ToolGrounding] = Field(default_factory=dict)
+    state: list[StateGrounding] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> GroundingConfig:
+        if not self.tools and not self.state:
+            raise ValueError("grounding has neither `tools` nor `state` entries; give one so facts can be sampled")
+        return self
 
 
 class EnvironmentConfig(StrictModel):
@@ -68,6 +100,12 @@ class EnvironmentConfig(StrictModel):
     max_attempts: int = Field(default=3, ge=1)  # synthetic: re-asks on invalid output / rejected patch
     module: str | None = None  # python: import this module so its @tool registrations are found
     tools: list[ToolConfig] = Field(default_factory=list)
+    grounding: GroundingConfig | None = None
+    # database (SQLite): the schema and seed rows as SQL scripts, or an existing database file (read, never
+    # written: every conversation works on its own in-memory copy)
+    schema_sql: str | None = None
+    seed_sql: str | None = None
+    db_path: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -146,12 +184,27 @@ class TransformationType(StrEnum):
     CHAT = "CHAT"
 
 
+class ChatTransform(StrictModel):
+    """A CHAT transform; written as a bare list of messages or as oumi's `{messages: [...]}` mapping."""
+
+    messages: list[TextMessage]
+    conversation_id: str | None = None  # None: "<attribute id>-<uuid derived from the sample>"
+    metadata: dict[str, str] | None = None  # templates, rendered like a DICT transform
+
+
 class TransformationStrategy(StrictModel):
     type: TransformationType
     string_transform: str | None = None
     list_transform: list[str] | None = None
     dict_transform: dict[str, str] | None = None
-    chat_transform: list[TextMessage] | None = None
+    chat_transform: ChatTransform | None = None
+
+    _type_in_any_case = field_validator("type", mode="before")(normalize_role)
+
+    @field_validator("chat_transform", mode="before")
+    @classmethod
+    def _bare_list_is_messages(cls, value: Any) -> Any:
+        return {"messages": value} if isinstance(value, list) else value
 
 
 class TransformedAttribute(StrictModel):
@@ -167,16 +220,30 @@ class ExampleSource(StrictModel):
 
 class DatasetSource(StrictModel):
     id: str | None = None
-    path: str  # file or glob, relative to the config file
+    path: str  # file or glob, relative to the config file; or hf:<dataset> (the `datasets` library)
     attribute_map: dict[str, str] | None = None  # column -> attribute id
     num_shots: int | None = Field(default=None, ge=1)
+    hf_split: str | None = None  # hf: datasets
+    hf_revision: str | None = None  # hf: datasets
+
+
+class SegmentationStrategy(StrEnum):
+    CHARACTERS = "CHARACTERS"
+    TOKENS = "TOKENS"  # oumi's only strategy
 
 
 class SegmentationParams(StrictModel):
     id: str
-    segment_length: int = Field(default=2048, ge=1)  # characters
+    # None: characters (envsim's default; oumi's is TOKENS with the openai-community/gpt2 tokenizer)
+    segmentation_strategy: SegmentationStrategy | None = None
+    # TOKENS: a tokenizer.json file or a directory holding one, a Hugging Face tokenizer id (local cache
+    # first), or a tiktoken encoding name (when tiktoken is installed)
+    tokenizer: str | None = None
+    segment_length: int = Field(default=2048, ge=1)  # characters, or tokens with TOKENS
     segment_overlap: int = Field(default=0, ge=0)
     keep_original_text: bool = False
+
+    _strategy_in_any_case = field_validator("segmentation_strategy", mode="before")(normalize_role)
 
 
 class DocumentSource(StrictModel):
@@ -227,10 +294,26 @@ class MultiTurnAttribute(StrictModel):
     available_environments: list[str] = Field(default_factory=list)  # empty = all
     available_tools: list[str] = Field(default_factory=list)  # empty = all of those environments
     max_tool_rounds: int = Field(default=5, ge=1)
+    # oumi's name for max_tool_rounds (tool-calling rounds in one assistant turn before a final answer is
+    # asked for); setting it sets max_tool_rounds
+    max_consecutive_tool_turns: int | None = Field(default=None, ge=1)
     user_stop_marker: str = "[END_CONVERSATION]"
     reasoning: Reasoning | None = None  # chain of thought in the assistant's turns (docs/topics.md)
 
     _role_keys_in_any_case = field_validator("role_instruction_messages", mode="before")(normalize_role_keys)
+
+    @model_validator(mode="after")
+    def _one_tool_round_limit(self) -> MultiTurnAttribute:
+        oumi = self.max_consecutive_tool_turns
+        if oumi is None:
+            return self
+        if "max_tool_rounds" in self.model_fields_set and self.max_tool_rounds != oumi:
+            raise ValueError(
+                f"max_tool_rounds ({self.max_tool_rounds}) and max_consecutive_tool_turns ({oumi}) are two names "
+                "for the same limit with different values; keep one"
+            )
+        self.max_tool_rounds = oumi
+        return self
 
 
 class StrategyParams(StrictModel):
@@ -286,7 +369,24 @@ class RemoteParams(StrictModel):
     # Backoff of retried requests (seconds): the first wait's cap, and the largest wait (full jitter).
     initial_retry_delay: float = Field(default=1.0, ge=0)
     max_retry_delay: float = Field(default=60.0, ge=0)
-    api_url: str | None = None
+    api_url: str | None = None  # oumi: the endpoint; becomes model.base_url (see InferenceConfig)
+    # oumi's other remote params (docs/config.md "oumi users" says what each does here)
+    api_key: str | None = None  # like model.api_key: only honoured with model.allow_api_key_in_config
+    api_key_env_varname: str | None = None  # becomes model.api_key_env
+    use_adaptive_concurrency: bool = True  # false pins concurrency at num_workers (no AIMD decrease)
+    retry_backoff_base: float | None = Field(default=None, gt=0)  # first retry delay (s); None: envsim's
+    retry_backoff_max: float | None = Field(default=None, gt=0)  # longest retry delay (s); None: envsim's
+    input_tokens_per_minute: float | None = Field(default=None, gt=0)  # summed into tokens_per_minute
+    output_tokens_per_minute: float | None = Field(default=None, gt=0)  # summed into tokens_per_minute
+    user_id: str | None = None  # accepted, not sent
+    batch_completion_window: str | None = None  # accepted; envsim's batch jobs use the provider default
+
+    @model_validator(mode="after")
+    def _oumi_token_budgets(self) -> RemoteParams:
+        split = [v for v in (self.input_tokens_per_minute, self.output_tokens_per_minute) if v is not None]
+        if split and self.tokens_per_minute is None:
+            self.tokens_per_minute = sum(split)
+        return self
 
 
 class RoleModels(StrictModel):
@@ -343,7 +443,27 @@ class InferenceConfig(StrictModel):
             )
         self.model.engine = self.model.engine or self.engine
         self.engine = self.engine or self.model.engine
+        self._oumi_remote_endpoint()
         return self
+
+    def _oumi_remote_endpoint(self) -> None:
+        """oumi names the endpoint and its key in remote_params; envsim in the model section."""
+        remote = self.remote_params
+        if remote.api_url and not self.model.base_url:
+            self.model.base_url = openai_base_url(remote.api_url)
+        if remote.api_key_env_varname and not self.model.api_key_env:
+            self.model.api_key_env = remote.api_key_env_varname
+        if remote.api_key and not self.model.api_key:
+            self.model.api_key = remote.api_key
+
+
+def openai_base_url(api_url: str) -> str:
+    """oumi's `api_url` is the full chat-completions URL; an OpenAI client wants the `/v1` base."""
+    url = api_url.rstrip("/")
+    for suffix in ("/chat/completions", "/completions", "/messages"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
 
 
 # --------------------------------------------------------------------------- top level

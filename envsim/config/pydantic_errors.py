@@ -18,8 +18,6 @@ from envsim.config.spellings import did_you_mean
 
 # Keys users bring from oumi that envsim deliberately does not support, and what to do instead.
 FOREIGN_KEY_HINTS = {
-    "executor": "envsim runs Python tools in an environment with `type: python` and `handler: package.module:function`",
-    "grounding": "envsim has no grounding section; put facts the planner should use in the state or the prompts",
     "env_kwargs": "env_kwargs belongs to an environment (oumi spelling), next to env_type",
     "source_path": "source_path is set by envsim itself; remove it from the file",
 }

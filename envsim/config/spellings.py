@@ -34,13 +34,15 @@ ENVIRONMENT_TYPE_ALIASES = {
     "deterministic": "deterministic",
     "lookup": "deterministic",
     "python": "python",
+    "database": "database",
 }
-OUMI_ONLY_TYPES = {"database", "browser", "endpoint", "executable"}
+OUMI_ONLY_TYPES = {"browser", "endpoint", "executable"}
 
 DOCUMENTED_ENV_KEYS = ("type", "system_prompt", "state_params", "cache_by_input")
 OUMI_ENV_KEYS = ("env_type", "env_kwargs")
 OUMI_SYNTHETIC_KWARGS = ("tool_persona", "state_params", "cache_by_input", "use_guided_decoding")
 OUMI_LOOKUP_KWARGS = ("lookup_table",)
+OUMI_DATABASE_KWARGS = ("db_path", "schema_sql", "seed_sql")
 
 ROLE_NAMES = ("SYSTEM", "USER", "ASSISTANT")
 
@@ -85,9 +87,24 @@ def normalize_environment(env: Any) -> NormalizedEnvironment:
     data = result.data
     if uses_oumi_spelling(env):
         _from_oumi(env, result)
-    elif isinstance(data.get("type"), str):
-        data["type"] = _canonical_type(data["type"], ("type",), result)
+    else:
+        if isinstance(data.get("type"), str):
+            data["type"] = _canonical_type(data["type"], ("type",), result)
+        _top_level_tool_persona(data, result)
     return result
+
+
+def _top_level_tool_persona(data: dict[str, Any], result: NormalizedEnvironment) -> None:
+    """oumi's synthesis guide writes `type: synthetic` with `tool_persona:` beside it: the system_prompt."""
+    if "tool_persona" not in data:
+        return
+    if "system_prompt" in data:
+        result.issues.append(
+            SpellingIssue(("tool_persona",), "both tool_persona and system_prompt are set", "keep system_prompt")
+        )
+        return
+    data["system_prompt"] = data.pop("tool_persona")
+    result.paths.add(("system_prompt",), ("tool_persona",))
 
 
 def _canonical_type(value: str, loc: Loc, result: NormalizedEnvironment) -> str:
@@ -99,8 +116,8 @@ def _canonical_type(value: str, loc: Loc, result: NormalizedEnvironment) -> str:
             SpellingIssue(
                 loc,
                 f"environment type '{value}' is an oumi environment that envsim does not support",
-                "use synthetic (an LLM plays the backend), deterministic (a lookup table) or python "
-                "(your own functions)",
+                "use synthetic (an LLM plays the backend), deterministic (a lookup table), python "
+                "(your own functions) or database (SQLite)",
             )
         )
     return value  # unknown values are reported by validation, with the allowed ones
@@ -143,6 +160,8 @@ def _from_oumi(env: dict[str, Any], result: NormalizedEnvironment) -> None:
     allowed = OUMI_LOOKUP_KWARGS if kind == "deterministic" else OUMI_SYNTHETIC_KWARGS
     if kind == "python":
         allowed = ("state_params",)
+    if kind == "database":
+        allowed = OUMI_DATABASE_KWARGS
     for key in kwargs:
         if key not in allowed:
             suggestion = did_you_mean(str(key), allowed)
@@ -151,6 +170,10 @@ def _from_oumi(env: dict[str, Any], result: NormalizedEnvironment) -> None:
                 SpellingIssue(("env_kwargs", key), f"unknown key '{key}' in env_kwargs of a {kind} environment", hint)
             )
 
+    for key in OUMI_DATABASE_KWARGS:
+        if kind == "database" and key in kwargs:
+            data[key] = kwargs[key]
+            result.paths.add((key,), ("env_kwargs", key))
     if "tool_persona" in kwargs:
         data["system_prompt"] = kwargs["tool_persona"]
         result.paths.add(("system_prompt",), ("env_kwargs", "tool_persona"))

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from envsim.config.models import EnvironmentCatalog, EnvironmentType, ModelSpec, SynthConfig
+from envsim.config.oumi_differences import oumi_differences
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Summary:
     multiturn: list[MultiturnSummary] = field(default_factory=list)
     models: list[ModelSummary] = field(default_factory=list)
     num_samples: int | None = None
+    # what envsim does differently from `oumi synth` with this config, one line each
+    oumi_differences: list[str] = field(default_factory=list)
 
 
 def build_summary(loaded: SynthConfig | EnvironmentCatalog) -> Summary:
@@ -77,6 +80,7 @@ def build_summary(loaded: SynthConfig | EnvironmentCatalog) -> Summary:
         multiturn=_multiturn(loaded, catalog),
         models=_models(loaded),
         num_samples=loaded.num_samples,
+        oumi_differences=oumi_differences(loaded),
     )
 
 
@@ -191,6 +195,9 @@ def render_summary(summary: Summary) -> RenderableType:
         for model in summary.models:
             table.add_row(Text(model.role), Text(model.model))
         parts.append(table)
+        if summary.oumi_differences:
+            parts.append(Text("differences from oumi synth with this config:", style="bold"))
+            parts.extend(Text(f"- {line}") for line in summary.oumi_differences)
     return Group(*parts)
 
 

@@ -25,6 +25,7 @@ from envsim.config.models import (
     SynthConfig,
     ToolConfig,
 )
+from envsim.config.oumi_checks import check_oumi_environment
 from envsim.config.paths import resolve_path
 from envsim.config.spellings import did_you_mean
 from envsim.environments.schema import check_schema, fill_defaults, schema_errors
@@ -119,6 +120,7 @@ def _check_environment(env: EnvironmentConfig, loc: Loc, out: _Collector) -> Non
         )
     if env.state_params is not None:
         _check_state(env, (*loc, "state_params"), out)
+    check_oumi_environment(env, loc, out.add)
 
     first_tool: dict[str, int] = {}
     for j, tool in enumerate(env.tools):
@@ -460,6 +462,8 @@ def _check_sources(config: SynthConfig, out: _Collector) -> None:
     if config.scenario_catalog_path is not None:
         sources.append((config.scenario_catalog_path, ("scenario_catalog_path",)))
     for path, loc in sources:
+        if loc[1:2] == ("input_data",) and path.startswith("hf:"):
+            continue  # a Hugging Face dataset (sources/hf_dataset.py), not a file
         resolved = resolve_path(config, path)
         found = glob.glob(str(resolved), recursive=True) if glob.has_magic(str(resolved)) else resolved.exists()
         if not found:

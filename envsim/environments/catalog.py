@@ -18,7 +18,9 @@ from typing import Any
 from envsim.config.models import EnvironmentConfig, EnvironmentType, ToolConfig
 from envsim.environments.arguments import parse_raw_arguments, unknown_tool_message
 from envsim.environments.base import Environment, StepContext, StepResult
+from envsim.environments.database_view import database_override
 from envsim.environments.deterministic import DeterministicEnvironment
+from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
 from envsim.environments.python import PythonEnvironment, python_tools_from_config
 from envsim.environments.state import PatchError, apply_patch
 from envsim.environments.synthetic import SyntheticEnvironment
@@ -151,6 +153,8 @@ def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
 
 
 def _initial_state(config: EnvironmentConfig, override: StateOverride | None) -> dict[str, Any] | None:
+    if config.type is EnvironmentType.DATABASE:
+        return database_override(config, override)  # its state is its tables (database_view.py)
     base = copy.deepcopy(config.state_params.initial_state) if config.state_params is not None else None
     if override is None:
         return base
@@ -178,6 +182,9 @@ def _build_one(
     generation: GenerationParams | None,
 ) -> Environment:
     schema = config.state_params.state_schema if config.state_params is not None else None
+    if needs_oumi_builder(config):  # database environments and oumi executor tools
+        specs = [tool_spec_from_config(t) for t in config.tools]
+        return build_oumi_environment(config, specs, state, model, base_dir, cache_dir, generation)
     if config.type is EnvironmentType.DETERMINISTIC:
         specs = [tool_spec_from_config(t) for t in config.tools]
         tables = {

@@ -73,6 +73,8 @@ class LimitSettings:
     def from_remote_params(cls, params: RemoteParams) -> LimitSettings:
         return cls(
             max_concurrency=params.num_workers,
+            # oumi's use_adaptive_concurrency: false keeps every worker busy (no decrease on 429s)
+            min_concurrency=1 if params.use_adaptive_concurrency else params.num_workers,
             requests_per_minute=params.requests_per_minute,
             tokens_per_minute=params.tokens_per_minute,
             politeness_s=params.politeness_policy,

@@ -45,12 +45,11 @@ class RetryPolicy:
 
     @classmethod
     def from_remote_params(cls, params: RemoteParams) -> RetryPolicy:
-        """`remote_params.max_retries` counts retries, not attempts."""
-        return cls(
-            max_attempts=params.max_retries + 1,
-            initial_delay=params.initial_retry_delay,
-            max_delay=max(params.max_retry_delay, params.initial_retry_delay),
-        )
+        """`remote_params.max_retries` counts retries, not attempts. The backoff delays come from
+        `initial_retry_delay` / `max_retry_delay`, or oumi's `retry_backoff_base` / `_max` when given."""
+        initial = params.retry_backoff_base if params.retry_backoff_base is not None else params.initial_retry_delay
+        longest = params.retry_backoff_max if params.retry_backoff_max is not None else params.max_retry_delay
+        return cls(max_attempts=params.max_retries + 1, initial_delay=initial, max_delay=max(longest, initial))
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """`attempt` is the number of attempts made so far (the one that just failed included)."""

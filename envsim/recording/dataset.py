@@ -1,15 +1,20 @@
 """The seed's dataset file (`output_path`): one JSON line per successful sample, attribute ids as keys.
 
 A line holds every attribute of the sample plus, for the multi-turn attribute `{id}`:
-    "{id}":      {"messages": [OpenAI chat messages], "tools": [OpenAI function tools]}
-    "{id}_plan": the plan as structured JSON (null when planning failed)
-`passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order;
+    "{id}":      {"messages": [OpenAI chat messages], "tools": [OpenAI function tools]} ("tools" only
+                 when the conversation had tools)
+    "{id}_plan": the plan as a JSON string ("" when planning failed)
+These are the keys and value shapes oumi synth writes for the same config.
+`passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order (and
+oumi's bracket paths such as `examples[0].field`, under that name);
 None keeps everything. Name the conversation id (and `{id}_plan`) to keep them when filtering.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +38,14 @@ def sample_record(trace: Trace) -> dict[str, Any]:
     """All keys of one sample: its attributes, then the conversation and its plan."""
     record: dict[str, Any] = dict(trace.attributes)
     if trace.conversation_id:
-        record[trace.conversation_id] = {
-            "messages": [m.to_openai() for m in trace.messages],
-            "tools": [t.to_openai() for t in trace.tools],
-        }
-        record[f"{trace.conversation_id}_plan"] = trace.plan.model_dump(mode="json") if trace.plan else None
+        conversation: dict[str, Any] = {"messages": [m.to_openai() for m in trace.messages]}
+        if trace.tools:  # oumi leaves the key out of a conversation without tools
+            conversation["tools"] = [t.to_openai() for t in trace.tools]
+        record[trace.conversation_id] = conversation
+        # oumi's shape: the planner's JSON as a string ("" when planning failed)
+        record[f"{trace.conversation_id}_plan"] = (
+            json.dumps(trace.plan.model_dump(mode="json"), ensure_ascii=False) if trace.plan else ""
+        )
     return record
 
 
@@ -56,7 +64,7 @@ def write_dataset(
             record = sample_record(trace)
             seen_keys.update(record)
             if passthrough is not None:
-                record = {key: record[key] for key in passthrough if key in record}
+                record = select_passthrough(record, passthrough)
             report.written += 1
             yield jsonl.dumps_line(record)
 
@@ -68,5 +76,31 @@ def write_dataset(
             hint="set output_path to a writable file path",
         ) from exc
     if passthrough is not None:
-        report.unknown_passthrough = [key for key in passthrough if key not in seen_keys]
+        report.unknown_passthrough = [key for key in passthrough if _root(key) not in seen_keys]
     return report
+
+
+_PATH_PART = re.compile(r"([^\[\].]+|\[\d+\])")
+
+
+def _root(name: str) -> str:
+    return name.split("[", 1)[0] if "[" in name else name
+
+
+def select_passthrough(record: dict[str, Any], passthrough: list[str]) -> dict[str, Any]:
+    """The named keys, in that order; oumi's bracket paths (`examples[0].field`) are kept under the
+    full path as the key; names that match nothing are left out (as oumi does)."""
+    selected: dict[str, Any] = {}
+    for name in passthrough:
+        if "[" not in name or "]" not in name:
+            if name in record:
+                selected[name] = record[name]
+            continue
+        current: Any = record
+        try:
+            for part in _PATH_PART.findall(name):
+                current = current[int(part[1:-1])] if part.startswith("[") else current[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        selected[name] = current
+    return selected

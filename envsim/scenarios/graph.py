@@ -23,6 +23,7 @@ from envsim.scenarios.generation import output_names
 from envsim.scenarios.sampling import SAMPLED_FIELDS
 from envsim.scenarios.sources.pool import SourcePool
 from envsim.scenarios.transforms import missing_template_field, transform_templates
+from envsim.simulation.runtime_placeholders import RUNTIME_PLACEHOLDERS
 from envsim.templating import Placeholder, find_placeholders
 
 
@@ -148,6 +149,8 @@ def build_graph(
     for producer in producers.values():
         for where, template in producer.templates:
             for placeholder in find_placeholders(template):
+                if producer.kind is ProducerKind.MULTITURN and placeholder.name in RUNTIME_PLACEHOLDERS:
+                    continue  # filled per conversation (oumi's target_turns, grounding_facts)
                 problem = _reference_problem(placeholder, producer, result)
                 if problem:
                     message, hint = problem
@@ -156,7 +159,8 @@ def build_graph(
                 source = defined_by[placeholder.name]
                 graph.add_edge(source.location, producer.location)
     errors.extend(_cycle_errors(result, file))
-    errors.extend(_passthrough_errors(params, result, file))
+    # passthrough_attributes naming nothing are ignored, as oumi does; `envsim validate` lists them
+    # (envsim/config/oumi_differences.py).
     return result, errors
 
 
@@ -298,15 +302,3 @@ def _cycle_errors(graph: AttributeGraph, file: str | None) -> Iterator[ConfigErr
             location=graph.producers[cycle[0][0]].location,
             hint="break the cycle: one of these attributes must not reference the next",
         )
-
-
-def _passthrough_errors(params: StrategyParams, graph: AttributeGraph, file: str | None) -> Iterator[ConfigError]:
-    for i, name in enumerate(params.passthrough_attributes or []):
-        if name not in graph.defined_by:
-            yield ConfigError(
-                f"passthrough attribute {name!r} is not defined",
-                file=file,
-                location=f"strategy_params.passthrough_attributes[{i}]",
-                hint=_did_you_mean(name, graph.defined_by, braces=False)
-                + f"known: {', '.join(sorted(graph.defined_by))}",
-            )

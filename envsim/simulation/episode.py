@@ -24,8 +24,10 @@ from envsim.messages import Message, ToolSpec
 from envsim.models.base import ChatModel, GenerationParams, Usage
 from envsim.recording.trace import EpisodeStatus, Plan, TerminationReason, Trace
 from envsim.simulation.assistant import AssistantAgent, Transcript, simulation_system_prompt
+from envsim.simulation.grounding import PLANNER_GROUNDING, USER_GROUNDING
 from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
 from envsim.simulation.planner import Planner, draw_num_turns
+from envsim.simulation.runtime_placeholders import fill_runtime_placeholders
 from envsim.simulation.tool_execution import EnvironmentStepError, ToolRouter
 from envsim.simulation.user import UserSimulator
 
@@ -85,6 +87,8 @@ class EpisodeDeps:
     # it is what the trace records, since it also sees calls the roles cannot (failed structured-output
     # attempts, synthetic tools, generated attributes). Otherwise the roles' replies are summed.
     usage_of: Callable[[str], Mapping[str, Usage]] | None = None
+    # oumi's grounding: (sample index, episode seed) -> the conversation's facts as text ('' = none)
+    grounding: Callable[[int, int], str] | None = None
 
 
 def role_instruction(conversation: MultiTurnAttribute, role: str) -> str:
@@ -208,10 +212,20 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     conversation = deps.conversation
     assert conversation is not None  # simulate_episode handles the attributes-only case
     attributes = await _sample_into(state, deps, spec, caller)
-    user_instruction = attributes.render(role_instruction(conversation, "USER"))
-    assistant_instruction = attributes.render(role_instruction(conversation, "ASSISTANT"))
-    output_prompt = attributes.render(conversation.output_system_prompt) if conversation.output_system_prompt else ""
-    planner_extra = attributes.render(conversation.conversation_planner) if conversation.conversation_planner else None
+    num_turns = draw_num_turns(spec.seed, conversation.min_turns, conversation.max_turns)
+    facts = deps.grounding(spec.sample_index, spec.seed) if deps.grounding is not None else ""
+    runtime = {"target_turns": str(num_turns), "grounding_facts": facts}
+
+    def fill(template: str) -> str:
+        return attributes.render(fill_runtime_placeholders(template, runtime))
+
+    user_instruction = fill(role_instruction(conversation, "USER"))
+    assistant_instruction = fill(role_instruction(conversation, "ASSISTANT"))
+    output_prompt = fill(conversation.output_system_prompt) if conversation.output_system_prompt else ""
+    planner_extra = fill(conversation.conversation_planner) if conversation.conversation_planner else None
+    if facts:
+        user_instruction = f"{user_instruction}\n\n{USER_GROUNDING.format(facts=facts)}"
+        planner_extra = "\n\n".join(p for p in (planner_extra, PLANNER_GROUNDING.format(facts=facts)) if p)
     topic = getattr(attributes, "topic_hint", None)  # a topic path drawn for this sample (input_topics)
     if topic:
         user_instruction += f"\n\nThe topic of this conversation: {topic}."
@@ -224,7 +238,6 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     if output_prompt.strip():
         state.transcript.messages.append(Message.system(output_prompt.strip()))
 
-    num_turns = draw_num_turns(spec.seed, conversation.min_turns, conversation.max_turns)
     if deps.use_planner:
         outcome = await Planner(caller, max_validation_attempts=deps.max_validation_attempts).plan(
             num_turns=num_turns,

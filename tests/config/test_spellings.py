@@ -187,7 +187,7 @@ def test_unsupported_oumi_environment_type(write: WriteFile) -> None:
         """
         environment_config:
           environments:
-            - {id: db, env_type: database}
+            - {id: web, env_type: browser}
         """,
         MODEL,
     )
@@ -196,7 +196,46 @@ def test_unsupported_oumi_environment_type(write: WriteFile) -> None:
     assert any("oumi environment that envsim does not support" in e.message for e in errors)
 
 
-def test_oumi_executor_key_gets_a_pointed_hint(write: WriteFile) -> None:
+def test_oumi_database_environment_is_read_from_env_kwargs(write: WriteFile) -> None:
+    path = write(
+        "c.yaml",
+        """
+        environment_config:
+          environments:
+            - id: db
+              env_type: database
+              env_kwargs:
+                schema_sql: "CREATE TABLE t (id INTEGER PRIMARY KEY);"
+                seed_sql: "INSERT INTO t VALUES (1);"
+              tools: [{id: q, name: q, description: d, sql: "SELECT * FROM t"}]
+        """,
+        MODEL,
+    )
+    env = load_config(path).environment_config.environments[0]  # type: ignore[union-attr]
+    assert (env.type, env.schema_sql, env.seed_sql) == (
+        "database",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+        "INSERT INTO t VALUES (1);",
+    )
+    assert env.tools[0].read_only  # oumi's default
+
+
+def test_database_kwargs_errors_point_at_env_kwargs(write: WriteFile) -> None:
+    path = write(
+        "c.yaml",
+        """
+        environment_config:
+          environments:
+            - {id: db, env_type: database, env_kwargs: {schema_sq: x}}
+        """,
+        MODEL,
+    )
+    errors = config_errors(path)
+    assert ("c.yaml", "environment_config.environments[0].env_kwargs.schema_sq") in where(errors)
+    assert any(e.hint == "did you mean 'schema_sql'?" for e in errors)
+
+
+def test_oumi_executor_key_is_accepted_on_synthetic_tools(write: WriteFile) -> None:
     path = write(
         "c.yaml",
         """
@@ -209,9 +248,22 @@ def test_oumi_executor_key_gets_a_pointed_hint(write: WriteFile) -> None:
         """,
         MODEL,
     )
+    assert load_config(path).environment_config.environments[0].tools[0].executor == "pkg.mod.fn"  # type: ignore[union-attr]
+
+
+def test_executor_on_a_python_environment_is_an_error(write: WriteFile) -> None:
+    path = write(
+        "c.yaml",
+        """
+        environment_config:
+          environments:
+            - {id: a, type: python, tools: [{id: t, handler: "m:f", executor: pkg.mod.fn}]}
+        """,
+        MODEL,
+    )
     errors = config_errors(path)
-    assert where(errors) == [("c.yaml", "environment_config.environments[0].tools[0].executor")]
-    assert "type: python" in (errors[0].hint or "")
+    assert ("c.yaml", "environment_config.environments[0].tools[0].executor") in where(errors)
+    assert "handler" in (errors[0].hint or "")
 
 
 def test_engine_accepted_in_both_places(write: WriteFile) -> None:

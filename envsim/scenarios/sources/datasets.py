@@ -1,4 +1,5 @@
-"""`input_data`: rows from JSONL, JSON, CSV, TSV, Parquet or XLSX files (a path or a glob).
+"""`input_data`: rows from JSONL, JSON, CSV, TSV, Parquet or XLSX files (a path or a glob), or from a
+Hugging Face dataset (`hf:<name>`, see hf_dataset.py).
 
 With `attribute_map` (column -> attribute id), only the mapped columns are kept, renamed; every
 mapped column must exist in every file. Without it, every column becomes an attribute of that name.
@@ -14,6 +15,7 @@ from envsim.config.models import DatasetSource
 from envsim.errors import DataError
 from envsim.scenarios.sources.delimited_file import read_delimited
 from envsim.scenarios.sources.files import expand_paths
+from envsim.scenarios.sources.hf_dataset import is_hf_path, read_hf_rows
 from envsim.scenarios.sources.json_file import read_json
 from envsim.scenarios.sources.jsonl_file import read_jsonl
 from envsim.scenarios.sources.parquet_file import read_parquet
@@ -54,13 +56,20 @@ def _apply_map(rows: list[dict[str, Any]], mapping: dict[str, str], path: Path) 
 
 
 def load_dataset(source: DatasetSource, base_dir: Path, *, location: str, file: str | None) -> SourcePool:
-    paths = expand_paths(source.path, base_dir, location=f"{location}.path", file=file)
     rows: list[dict[str, Any]] = []
-    for path in paths:
-        file_rows = read_rows(path)
+    if is_hf_path(source.path):
+        rows = read_hf_rows(source, base_dir, location=location)
         if source.attribute_map:
-            file_rows = _apply_map(file_rows, source.attribute_map, path)
-        rows.extend(file_rows)
+            rows = _apply_map(rows, source.attribute_map, Path(source.path))
+        read = 1
+    else:
+        paths = expand_paths(source.path, base_dir, location=f"{location}.path", file=file)
+        for path in paths:
+            file_rows = read_rows(path)
+            if source.attribute_map:
+                file_rows = _apply_map(file_rows, source.attribute_map, path)
+            rows.extend(file_rows)
+        read = len(paths)
     if not rows:
-        raise DataError(f"{location}: {source.path!r} holds no rows ({len(paths)} file(s) read)")
+        raise DataError(f"{location}: {source.path!r} holds no rows ({read} file(s) read)")
     return SourcePool(id=source.id, location=location, origin=source.path, rows=rows, num_shots=source.num_shots)

@@ -2,6 +2,7 @@
 
 Without `segmentation_params`, each document is one row `{<source id>: text}`. With it, each segment
 is a row `{<segmentation id>: segment}`, plus `{<source id>: full text}` when `keep_original_text`.
+Segments are `segment_length` characters, or tokens with `segmentation_strategy: TOKENS` (oumi's).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from envsim.config.models import DocumentSource
+from envsim.config.models import DocumentSource, SegmentationParams, SegmentationStrategy
 from envsim.errors import DataError
 from envsim.scenarios.sources.docx_file import read_docx
 from envsim.scenarios.sources.files import expand_paths
@@ -19,6 +20,7 @@ from envsim.scenarios.sources.pdf_file import read_pdf
 from envsim.scenarios.sources.pool import SourcePool
 from envsim.scenarios.sources.segmentation import segment
 from envsim.scenarios.sources.text_file import read_text
+from envsim.scenarios.sources.tokenizer import OUMI_DEFAULT_TOKENIZER, load_tokenizer, segment_tokens
 
 DocumentReader = Callable[[Path], str]
 
@@ -61,7 +63,7 @@ def load_documents(source: DocumentSource, base_dir: Path, *, location: str, fil
         if params is None:
             rows.append({source.id: text})
             continue
-        for piece in segment(text, params.segment_length, params.segment_overlap):
+        for piece in _segments(text, params, base_dir):
             row = {source.id: text} if params.keep_original_text else {}
             row[params.id] = piece
             rows.append(row)
@@ -71,3 +73,10 @@ def load_documents(source: DocumentSource, base_dir: Path, *, location: str, fil
             hint="scanned PDFs have no text layer; run OCR first",
         )
     return SourcePool(id=source.id, location=location, origin=source.path, rows=rows, num_shots=source.num_shots)
+
+
+def _segments(text: str, params: SegmentationParams, base_dir: Path) -> list[str]:
+    if params.segmentation_strategy is SegmentationStrategy.TOKENS:
+        tokenizer = load_tokenizer(params.tokenizer or OUMI_DEFAULT_TOKENIZER, base_dir.resolve())
+        return segment_tokens(text, tokenizer, params.segment_length, params.segment_overlap)
+    return segment(text, params.segment_length, params.segment_overlap)

@@ -40,13 +40,36 @@ def test_chat() -> None:
             ],
         }
     )
-    assert result == {
-        "messages": [
-            {"role": "system", "content": "Be Calm."},
-            {"role": "user", "content": "Where is it?"},
-            {"role": "assistant", "content": "On its way."},
-        ]
+    # oumi's shape: messages, a conversation id "<attribute id>-<uuid>" and the (rendered) metadata
+    assert result["messages"] == [
+        {"role": "system", "content": "Be Calm."},
+        {"role": "user", "content": "Where is it?"},
+        {"role": "assistant", "content": "On its way."},
+    ]
+    assert result["conversation_id"].startswith("t-") and len(result["conversation_id"]) == len("t-") + 36
+    assert result["metadata"] == {}
+
+
+def test_chat_in_oumi_spelling_with_metadata_and_id() -> None:
+    strategy = {
+        "type": "chat",
+        "chat_transform": {
+            "messages": [{"role": "user", "content": "{q}"}],
+            "conversation_id": "fixed",
+            "metadata": {"tone": "{tone}"},
+        },
     }
+    result = transform(strategy)
+    assert result == {
+        "messages": [{"role": "user", "content": "Where is it?"}],
+        "conversation_id": "fixed",
+        "metadata": {"tone": "Calm"},
+    }
+
+
+def test_chat_ids_are_reproducible() -> None:
+    strategy = {"type": "CHAT", "chat_transform": {"messages": [{"role": "USER", "content": "{q}"}]}}
+    assert transform(strategy)["conversation_id"] == transform(strategy)["conversation_id"]
 
 
 def test_missing_template_field_is_reported() -> None:
