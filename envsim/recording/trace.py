@@ -66,6 +66,8 @@ class StepRecord(BaseModel):
     cached: bool = False
     latency_s: float = 0.0
     usage: Usage | None = None
+    # JSON Pointers of the state the simulating model was shown ("" = all of it); None: not a simulated step
+    state_view: list[str] | None = None
 
 
 class CheckResult(BaseModel):
