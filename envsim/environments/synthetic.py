@@ -17,6 +17,8 @@ it; the user message carries what varies. Tools with a `handler` run as Python (
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -222,9 +224,14 @@ class SyntheticEnvironment(ToolEnvironment):
             )
             if outside is not None:
                 return outside
+        # Applying may put the operations' values into the new state, where a later operation of the same
+        # patch can change them: the recorded patch is a copy taken before, so it replays as the model wrote it.
+        recorded = copy.deepcopy(reply.patch)
         transition = propose_patch(self._state, reply.patch, self.state_schema, read_only=tool.read_only)
         if not transition.ok:
             return transition.rejected or "the state change was rejected"
+        if transition.patch:
+            transition = dataclasses.replace(transition, patch=recorded)
         return reply.output, transition
 
     def _from_cache(self, tool: ToolSpec, key: str) -> Outcome | None:
