@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from envsim.messages import Message, ToolSpec
 
+TOOL_CALL_MARKER = "Tool call: `"  # opens the variable part; replays find the called tool by it
 DEFAULT_PERSONA = "You simulate the backend of a software system. Answer tool calls the way that system would."
 
 
@@ -128,7 +129,7 @@ def user_message(
 ) -> Message:
     """The variable part of one call: which tool, the state (or its view), the conversation, the arguments."""
     read_only = tool.read_only and state_text is not None  # only stateful tools have a patch
-    head = f"Tool call: `{tool.name}`" + (" (read-only: the patch must be [])" if read_only else "")
+    head = f"{TOOL_CALL_MARKER}{tool.name}`" + (" (read-only: the patch must be [])" if read_only else "")
     parts = [head]
     if allow_create:
         parts.append("This call may add new records to: " + ", ".join(allow_create))
@@ -138,6 +139,14 @@ def user_message(
         parts.append(f"Conversation so far:\n{render_history(history)}")
     parts.append(f"Call arguments:\n{_dump(arguments)}")
     return Message.user("\n\n".join(parts))
+
+
+def called_tool(messages: list[Message]) -> str | None:
+    """The tool a simulated call's messages ask for (the inverse of `user_message`), or None."""
+    user = next((m.content or "" for m in messages if m.role == "user"), "")
+    if not user.startswith(TOOL_CALL_MARKER):
+        return None
+    return user[len(TOOL_CALL_MARKER) :].split("`", 1)[0]
 
 
 def retry_message(problem: str) -> Message:
