@@ -203,3 +203,29 @@ def test_resolving_large_traces_costs_what_the_patches_touch(tmp_path: Path) -> 
     assert loaded[0].final_state["shop"]["orders"]["A7"] is first["orders"]["A7"]
     random.seed(0)
     assert loaded[random.randrange(20)].final_state["shop"]["orders"]["A1"]["status"] == "cancelled"
+
+
+# --------------------------------------------------------------------------- envsim show --state
+
+
+def test_show_state_prints_the_reconstructed_final_state_or_a_part(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from envsim.cli import app
+
+    with RunDirectory.open(tmp_path / "run", manifest=manifest()) as run:
+        run.append_trace(trace_over(shop_state(2000)))
+    cli = CliRunner()
+    whole = cli.invoke(app, ["show", str(tmp_path / "run"), "ep-0000", "--state"])
+    assert whole.exit_code == 0, whole.output
+    assert json.loads(whole.output)["orders"]["A1"]["status"] == "cancelled"
+    part = cli.invoke(app, ["show", str(tmp_path / "run"), "ep-0000", "--state", "/orders/A1"])
+    assert json.loads(part.output) == {"item": "lamp model 000001", "status": "cancelled"}
+    missing = cli.invoke(app, ["show", str(tmp_path / "run"), "ep-0000", "--state", "/orders/Z9"])
+    assert missing.exit_code == 1 and "'/orders/Z9' is not in the final state of 'shop'" in missing.output
+    wrong_env = cli.invoke(app, ["show", str(tmp_path / "run"), "ep-0000", "--state", "--env", "crm"])
+    assert wrong_env.exit_code == 1 and "no state for environment 'crm'" in wrong_env.output
+    # The episode view names the reference instead of printing a huge state.
+    view = cli.invoke(app, ["show", str(tmp_path / "run"), "ep-0000"], terminal_width=300)
+    assert view.exit_code == 0 and "initial state by reference" in view.output
+    assert "lamp model 001999" not in view.output
