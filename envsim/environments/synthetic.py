@@ -224,6 +224,8 @@ class SyntheticEnvironment(ToolEnvironment):
             )
             if outside is not None:
                 return outside
+        if not reply.patch:
+            return reply.output, Transition(state=self._state)  # no change: nothing to apply or validate
         # Applying may put the operations' values into the new state, where a later operation of the same
         # patch can change them: the recorded patch is a copy taken before, so it replays as the model wrote it.
         recorded = copy.deepcopy(reply.patch)
