@@ -38,18 +38,23 @@ def estimate_tokens(text: str) -> int:
 
 
 def larger_than(value: Any, limit_chars: int) -> bool:
-    """Whether the compact JSON of `value` is longer than `limit_chars`; walks at most ~limit_chars of it."""
+    """Whether the JSON of `value` (as the prompt shows it: `json.dumps` separators) is longer than about
+    `limit_chars` (string escapes are not counted); walks at most ~limit_chars of it."""
     total = 0
     pending: list[Any] = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, dict):
-            total += 2
-            for key, child in item.items():
-                total += len(key) + 4
+            total += 2 + 2 * max(len(item) - 1, 0)  # braces and ", " separators
+            for key, child in item.items():  # checked per member: a wide object must not be walked whole
+                total += len(key) + 4  # "key": (quotes, ": ")
                 pending.append(child)
+                if total > limit_chars:
+                    return True
         elif isinstance(item, list):
-            total += 2 + len(item)
+            total += 2 + 2 * max(len(item) - 1, 0)  # brackets and ", " separators
+            if total > limit_chars:
+                return True
             pending.extend(item)
         elif isinstance(item, str):
             total += len(item) + 2

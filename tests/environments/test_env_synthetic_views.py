@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envsim.config.models import EnvironmentConfig
 from envsim.environments import EnvironmentSet, StepContext
@@ -262,3 +264,21 @@ async def test_the_system_message_is_one_stable_prefix_for_every_tool_and_call()
     system = first.messages[0].content or ""
     assert '"name": "get_order"' in system and '"name": "get_user"' in system  # every contract, in any call
     assert "user_1" not in system and "#W00020" not in (second.messages[0].content or "")
+
+
+_JSON = st.recursive(
+    st.one_of(
+        st.integers(), st.text(alphabet="abc xyz", max_size=8), st.booleans(), st.none(), st.floats(allow_nan=False)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text("abcd", max_size=4), inner, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=_JSON, limit=st.integers(0, 400))
+def test_the_size_check_agrees_with_the_rendered_length(value: Any, limit: int) -> None:
+    # Exact for JSON without string escapes (what the prompt renders: json.dumps with its default separators).
+    assert larger_than(value, limit) == (len(json.dumps(value)) > limit)
