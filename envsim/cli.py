@@ -63,13 +63,30 @@ def status(run_dir: str = typer.Argument(..., help="A run directory (the --out o
 def show(
     run_dir: str = typer.Argument(..., help="A run directory (the --out of `envsim run`)."),
     episode: str | None = typer.Argument(None, help="Episode id (or a unique prefix); omit to list episodes."),
+    pointer: str | None = typer.Argument(None, help="With --state: a JSON Pointer into it, e.g. /orders/#W1001."),
+    state: bool = typer.Option(
+        False,
+        "--state",
+        help="Print the episode's final state as JSON (initial state + recorded patches), or the part at "
+        "POINTER (`--state /orders/#W1001`). Add --env when several environments have a state.",
+    ),
+    env: str | None = typer.Option(None, "--env", help="With --state: the environment whose state to print."),
 ) -> None:
     """Pretty-print one episode (plan, messages, tool calls, state patches), or list the episodes."""
-    from envsim.recording.render import episode_list_view, episode_view
+    from envsim.recording.render import episode_list_view, episode_view, final_state_json
     from envsim.recording.run_dir import RunDirectory, load_trace
 
     try:
         run = RunDirectory.open(run_dir, manifest=None)
+        if state or pointer is not None:
+            if episode is None or not state:
+                raise EnvsimError(
+                    "a JSON Pointer is only taken with --state" if episode is not None else "--state needs an episode",
+                    hint="envsim show RUN_DIR EPISODE --state [/pointer]",
+                )
+            # Plain JSON on stdout (no rich markup or wrapping), so it pipes into jq and files.
+            typer.echo(final_state_json(load_trace(run, episode), pointer=pointer or "", env=env))
+            return
         console.print(episode_list_view(run) if episode is None else episode_view(load_trace(run, episode)))
     except EnvsimError as exc:
         _print_user_error(exc)

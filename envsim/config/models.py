@@ -26,6 +26,29 @@ class DeterministicOutput(StrictModel):
     output: Any
 
 
+class StateQueryConfig(StrictModel):
+    """Records of a collection whose field equals a value: `{collection: /orders, where: {user_id: "{user_id}"}}`."""
+
+    collection: str  # JSON Pointer to an object of records (keyed by id) or an array of records
+    # record field (or a JSON Pointer inside the record, "/address/zip") -> value; a string value may use
+    # {argument} placeholders, and a value that is exactly "{argument}" takes the argument as is (typed)
+    where: dict[str, Any]
+    limit: int = Field(default=20, ge=1)  # at most this many records are shown
+
+
+class StateViewConfig(StrictModel):
+    """The part of the state a simulated tool is shown (synthetic environments); see docs/state_views.md."""
+
+    pointers: list[str] = Field(default_factory=list)  # JSON Pointers, {argument} placeholders allowed
+    queries: list[StateQueryConfig] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pointer_list_shorthand(cls, data: Any) -> Any:
+        # `state_view: [/orders/{order_id}]` is short for `state_view: {pointers: [...]}`
+        return {"pointers": data} if isinstance(data, list) else data
+
+
 class ToolConfig(StrictModel):
     id: str
     name: str | None = None  # display name; the model sees `id`
@@ -38,7 +61,7 @@ class ToolConfig(StrictModel):
     # Fallback output for unmatched inputs (deterministic). Presence is what counts, so check
     # `"default_output" in tool.model_fields_set`, not truthiness.
     default_output: Any = None
-    # python environments: "package.module:function"
+    # python environments, and python-run tools of a synthetic (hybrid) environment: "package.module:function"
     handler: str | None = None
     # oumi's executors: "module.function" (or a name registered with oumi's @register_tool_executor),
     # called as fn(arguments=..., state=...) / fn(arguments=..., context=<sqlite3 connection>); see
@@ -46,6 +69,9 @@ class ToolConfig(StrictModel):
     executor: str | None = None
     # database environments: one SQL statement run with the arguments as named parameters (:name)
     sql: str | None = None
+    # synthetic stateful environments: what the simulating model is shown, and where it may add new records
+    state_view: StateViewConfig | None = None
+    allow_create: list[str] = Field(default_factory=list)  # JSON Pointers of collections, e.g. /tickets
 
 
 class StateParams(StrictModel):
@@ -98,6 +124,9 @@ class EnvironmentConfig(StrictModel):
     cache_by_input: bool = False
     include_history: bool = False  # synthetic stateless: show the conversation so far
     max_attempts: int = Field(default=3, ge=1)  # synthetic: re-asks on invalid output / rejected patch
+    # synthetic stateful: the most tokens (estimated as characters / 4) a simulated call's prompt should
+    # take; when showing the whole state would exceed it, envsim shows a view of the state instead
+    prompt_token_budget: int = Field(default=6000, ge=500)
     module: str | None = None  # python: import this module so its @tool registrations are found
     tools: list[ToolConfig] = Field(default_factory=list)
     grounding: GroundingConfig | None = None

@@ -11,6 +11,7 @@ Other parts of envsim add checks by appending to `EXTRA_VALIDATORS`.
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -175,11 +176,17 @@ def _check_tool(env: EnvironmentConfig, tool: ToolConfig, loc: Loc, out: _Collec
             )
         if has_default:
             out.add((*loc, "default_output"), f"default_output only applies to deterministic environments ({kind})")
-    if kind is not EnvironmentType.PYTHON and tool.handler is not None:
-        out.add((*loc, "handler"), f"handler only applies to python environments, this one is {kind}", "remove it")
+    if kind is EnvironmentType.DETERMINISTIC and tool.handler is not None:
+        out.add(
+            (*loc, "handler"),
+            "handler only applies to python environments and to python-run tools of synthetic (hybrid) "
+            "environments, this one is deterministic",
+            "remove it",
+        )
 
-    if kind is EnvironmentType.PYTHON:
+    if kind is EnvironmentType.PYTHON or (kind is EnvironmentType.SYNTHETIC and tool.handler is not None):
         _check_handler(env, tool, loc, out)
+    _check_state_view(env, tool, loc, out)
     if kind is EnvironmentType.DETERMINISTIC:
         if not tool.deterministic_outputs and not has_default:
             out.add(
@@ -189,6 +196,55 @@ def _check_tool(env: EnvironmentConfig, tool: ToolConfig, loc: Loc, out: _Collec
                 "add deterministic_outputs: [{input: {...}, output: ...}] or a default_output",
             )
         _check_lookup_table(tool, loc, out, check_inputs=parameters_ok, check_outputs=output_ok)
+
+
+def _check_state_view(env: EnvironmentConfig, tool: ToolConfig, loc: Loc, out: _Collector) -> None:
+    """state_view / allow_create: only on simulated tools of stateful synthetic environments; pointers are
+    JSON Pointers whose {placeholders} name the tool's parameters."""
+    used = [name for name in ("state_view", "allow_create") if name in tool.model_fields_set]
+    if not used:
+        return
+    simulated_stateful = env.type is EnvironmentType.SYNTHETIC and env.state_params is not None and not tool.handler
+    if not simulated_stateful:
+        for name in used:
+            out.add(
+                (*loc, name),
+                f"{name} only applies to simulated tools of stateful synthetic environments",
+                "remove it (python tools see the whole state), or add state_params to the environment",
+            )
+        return
+    parameters = set((tool.parameters.get("properties") or {}) if isinstance(tool.parameters, dict) else {})
+    pointers: list[tuple[Loc, str]] = [((*loc, "allow_create", k), p) for k, p in enumerate(tool.allow_create)]
+    if tool.state_view is not None:
+        pointers += [((*loc, "state_view", "pointers", k), p) for k, p in enumerate(tool.state_view.pointers)]
+        pointers += [
+            ((*loc, "state_view", "queries", k, "collection"), q.collection)
+            for k, q in enumerate(tool.state_view.queries)
+        ]
+        for k, query in enumerate(tool.state_view.queries):
+            for field_name, value in query.where.items():
+                names = _PLACEHOLDER_NAMES.findall(value) if isinstance(value, str) else []
+                for name in names:
+                    if name not in parameters:
+                        out.add(
+                            (*loc, "state_view", "queries", k, "where", field_name),
+                            f"placeholder {{{name}}} names no parameter of tool '{tool.id}'",
+                            f"use one of: {', '.join(sorted(parameters)) or '(the tool has no parameters)'}",
+                        )
+    for where, pointer in pointers:
+        if pointer and not pointer.startswith("/"):
+            out.add(where, f"'{pointer}' is not a JSON Pointer (it must start with '/')", f"write '/{pointer}'")
+            continue
+        for name in _PLACEHOLDER_NAMES.findall(pointer):
+            if name not in parameters:
+                out.add(
+                    where,
+                    f"placeholder {{{name}}} in '{pointer}' names no parameter of tool '{tool.id}'",
+                    f"use one of: {', '.join(sorted(parameters)) or '(the tool has no parameters)'}",
+                )
+
+
+_PLACEHOLDER_NAMES = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _check_handler(env: EnvironmentConfig, tool: ToolConfig, loc: Loc, out: _Collector) -> None:

@@ -36,6 +36,8 @@ class StepResult(BaseModel):
     cached: bool = False
     usage: Usage | None = None
     attempts: int = 1  # model attempts used (synthetic kinds)
+    # JSON Pointers of the state a simulated tool was shown ("" = the whole state); None: not simulated
+    state_view: list[str] | None = None
 
     @property
     def ok(self) -> bool:

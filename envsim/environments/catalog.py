@@ -21,6 +21,7 @@ from envsim.environments.base import Environment, StepContext, StepResult
 from envsim.environments.database_view import database_override
 from envsim.environments.deterministic import DeterministicEnvironment
 from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
+from envsim.environments.hybrid import hybrid_python_tools
 from envsim.environments.python import PythonEnvironment, python_tools_from_config
 from envsim.environments.state import PatchError, apply_patch
 from envsim.environments.synthetic import SyntheticEnvironment
@@ -203,9 +204,10 @@ def _build_one(
                 f"environment {config.id!r} is synthetic (a model plays its tools) but no model was given",
                 hint="set inference_config.model (or inference_config.roles.environment)",
             )
+        simulated = [t for t in config.tools if not t.handler]
         return SyntheticEnvironment(
             config.id,
-            [tool_spec_from_config(t) for t in config.tools],
+            [tool_spec_from_config(t) for t in simulated],
             model=model,
             system_prompt=config.system_prompt,
             state=state,
@@ -214,5 +216,9 @@ def _build_one(
             max_attempts=config.max_attempts,
             cache=open_tool_cache(cache_dir) if config.cache_by_input else None,
             generation=generation,
+            views={t.id: t.state_view for t in simulated if t.state_view is not None},
+            allow_create={t.id: t.allow_create for t in simulated if t.allow_create},
+            prompt_token_budget=config.prompt_token_budget,
+            python_tools=hybrid_python_tools(config, base_dir),  # tools with a handler run as Python
         )
     return PythonEnvironment(config.id, python_tools_from_config(config, base_dir), state, schema)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from envsim.messages import Message, ToolSpec
 
+TOOL_CALL_MARKER = "Tool call: `"  # opens the variable part; replays find the called tool by it
 DEFAULT_PERSONA = "You simulate the backend of a software system. Answer tool calls the way that system would."
 
 
@@ -61,6 +62,10 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def tool_contract(tool: ToolSpec) -> dict[str, Any]:
     contract: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
     if tool.output_schema is not None:
@@ -69,30 +74,48 @@ def tool_contract(tool: ToolSpec) -> dict[str, Any]:
     return contract
 
 
-def system_message(persona: str | None, environment: str, tool: ToolSpec, *, stateful: bool) -> Message:
+def system_message(
+    persona: str | None,
+    environment: str,
+    tools: list[ToolSpec],
+    *,
+    state_schema: dict[str, Any] | None,
+    stateful: bool,
+) -> Message:
+    """The stable part of every simulated call of `environment`: the same text for all its tools and calls,
+    so a provider's prompt cache can reuse it (persona, every tool contract, the state schema, the rules)."""
     lines = [
         (persona or DEFAULT_PERSONA).strip(),
         "",
-        f"You are now executing the tool `{tool.name}` of the environment `{environment}`.",
+        f"You execute the tools of the environment `{environment}`. Each request names one tool call and its "
+        "arguments; answer it the way the real system would.",
         "Reply with exactly one JSON object and nothing else:",
     ]
     if stateful:
         lines.append('{"output": <the tool\'s result>, "patch": [<JSON Patch operations on the current state>]}')
         lines.append(
             "The patch (RFC 6902: op, path, value/from) must describe exactly the change this call makes to the "
-            "state and must keep the state valid against the state schema. Use [] when nothing changes."
+            "state and must keep the state valid against the state schema. Use [] when nothing changes. "
+            "A read-only tool's patch must be []."
         )
-        if tool.read_only:
-            lines.append("This tool is read-only: its patch must be [].")
-        lines.append("Base the output on the current state; do not invent records the state contradicts.")
+        lines.append(
+            "You are shown the current state, or (for a large state) a view of it: the parts the call is about, "
+            "as JSON Pointer -> value, and an outline of the rest. Base the output on what you are shown; do not "
+            "invent records it contradicts. Change only what you are shown (paths inside the shown pointers), "
+            "except that new records may be added where the request says so."
+        )
     else:
         lines.append('{"output": <the tool\'s result>}')
-    if tool.output_schema is not None:
-        lines.append("`output` must match the tool's output_schema.")
+    lines.append("When a tool has an output_schema, `output` must match it.")
     lines.append(
         "If the call cannot succeed (e.g. a record does not exist), return the error the real system would "
         "return, as the output."
     )
+    # Compact JSON, one tool per line: the budget counts these tokens too (a provider cache makes them cheap).
+    contracts = [_compact(tool_contract(tool)) for tool in sorted(tools, key=lambda t: t.name)]
+    lines += ["", f"Tools of `{environment}` (one JSON contract per line):", *contracts]
+    if stateful and state_schema is not None:
+        lines += ["", "State schema:", _compact(state_schema)]
     return Message.system("\n".join(lines))
 
 
@@ -100,19 +123,30 @@ def user_message(
     tool: ToolSpec,
     arguments: dict[str, Any],
     *,
-    state: dict[str, Any] | None,
-    state_schema: dict[str, Any] | None,
+    state_text: str | None,
     history: list[Message] | None,
+    allow_create: list[str] | None = None,
 ) -> Message:
-    parts = [f"Tool contract:\n{_dump(tool_contract(tool))}"]
-    if state is not None:
-        if state_schema is not None:
-            parts.append(f"State schema:\n{_dump(state_schema)}")
-        parts.append(f"Current state:\n{_dump(state)}")
+    """The variable part of one call: which tool, the state (or its view), the conversation, the arguments."""
+    read_only = tool.read_only and state_text is not None  # only stateful tools have a patch
+    head = f"{TOOL_CALL_MARKER}{tool.name}`" + (" (read-only: the patch must be [])" if read_only else "")
+    parts = [head]
+    if allow_create:
+        parts.append("This call may add new records to: " + ", ".join(allow_create))
+    if state_text is not None:
+        parts.append(state_text)
     if history:
         parts.append(f"Conversation so far:\n{render_history(history)}")
     parts.append(f"Call arguments:\n{_dump(arguments)}")
     return Message.user("\n\n".join(parts))
+
+
+def called_tool(messages: list[Message]) -> str | None:
+    """The tool a simulated call's messages ask for (the inverse of `user_message`), or None."""
+    user = next((m.content or "" for m in messages if m.role == "user"), "")
+    if not user.startswith(TOOL_CALL_MARKER):
+        return None
+    return user[len(TOOL_CALL_MARKER) :].split("`", 1)[0]
 
 
 def retry_message(problem: str) -> Message:

@@ -33,6 +33,7 @@ class Outcome:
     cached: bool = False
     usage: Usage | None = None
     attempts: int = 1
+    state_view: list[str] | None = None  # JSON Pointers a simulated tool was shown (synthetic kinds)
 
 
 class ToolEnvironment(Environment):
@@ -112,4 +113,5 @@ class ToolEnvironment(Environment):
             cached=outcome.cached,
             usage=outcome.usage,
             attempts=outcome.attempts,
+            state_view=outcome.state_view,
         )

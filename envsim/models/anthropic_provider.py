@@ -4,7 +4,8 @@ Wire differences handled here and nowhere else:
 - system messages go to the top-level `system` parameter (all of them, in order);
 - assistant tool calls become `tool_use` blocks (arguments as objects), tool messages become `tool_result`
   blocks inside a user turn; consecutive same-role turns are merged (the API requires alternation);
-- prompt caching: `cache_control: ephemeral` on the last tool and the last system block, the stable prefix;
+- prompt caching: `cache_control: ephemeral` on the last tool and the last system block, the stable prefix,
+  and on the last block of `ModelRequest.cache_prefix` messages when the request marks a longer prefix;
 - structured output: the native `output_config.format` JSON schema where the model has it, otherwise a tool
   named after the schema is forced and its input comes back as the JSON text of the reply;
 - `max_tokens` is required: the model profile supplies a default.
@@ -140,7 +141,8 @@ class AnthropicChatModel(ChatModel):
     def build_params(self, request: ModelRequest) -> tuple[dict[str, Any], str | None]:
         """Keyword arguments for `messages.create`, and the name of the tool standing in for a
         response schema (None when the native structured output is used or no schema is asked for)."""
-        system, messages = convert_messages(request.messages)
+        cache_through = request.cache_prefix if self.prompt_caching else None
+        system, messages = convert_messages(request.messages, cache_through=cache_through)
         p = request.params
         params: dict[str, Any] = {
             "model": self.model,
@@ -252,11 +254,16 @@ class AnthropicChatModel(ChatModel):
         )
 
 
-def convert_messages(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Canonical messages -> (system blocks, alternating user/assistant turns of content blocks)."""
+def convert_messages(
+    messages: list[Message], *, cache_through: int | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Canonical messages -> (system blocks, alternating user/assistant turns of content blocks).
+
+    `cache_through`: the first n messages are a cacheable prefix; when the last of them is not a system
+    message (system blocks get their breakpoint from the caller), its last block gets `cache_control`."""
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-    for m in messages:
+    for index, m in enumerate(messages):
         if m.role == "system":
             if m.content:
                 system.append({"type": "text", "text": m.content})
@@ -265,6 +272,8 @@ def convert_messages(messages: list[Message]) -> tuple[list[dict[str, Any]], lis
         blocks = _blocks(m)
         if not blocks:
             continue
+        if cache_through is not None and index == cache_through - 1:
+            blocks[-1]["cache_control"] = EPHEMERAL
         if turns and turns[-1]["role"] == role:
             merged = turns[-1]["content"] + blocks
             # tool_result blocks must lead a user turn.

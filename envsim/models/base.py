@@ -49,6 +49,10 @@ class ModelRequest(BaseModel):
     response_schema_name: str = "response"
     params: GenerationParams = Field(default_factory=GenerationParams)
     context: RequestContext = Field(default_factory=RequestContext)
+    # How many leading messages are a stable prefix worth a provider's prompt cache (Anthropic gets a
+    # `cache_control` breakpoint there). A hint only: it never changes the reply, so it is excluded from
+    # dumps and hence from the canonical key (equal requests with and without it share cache entries).
+    cache_prefix: int | None = Field(default=None, ge=1, exclude=True)
 
     def canonical_key(self, model_name: str) -> str:
         """Hash of everything that determines the reply (context excluded)."""

@@ -9,11 +9,13 @@ import json
 from collections import Counter
 from typing import Any
 
+import jsonpointer
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from envsim.errors import EnvsimError
 from envsim.messages import Message
 from envsim.models.base import Usage
 from envsim.recording.run_dir import RunDirectory
@@ -189,6 +191,15 @@ def episode_view(trace: Trace) -> RenderableType:
         parts.append(Text("tools: " + ", ".join(tool.name for tool in trace.tools), style="dim"))
     parts += [_message_view(message, steps) for message in trace.messages]
     for env, state in trace.final_state.items():
+        ref = trace.state_refs.get(env)
+        if ref is not None:  # too large to print here: say where it is and how to see it
+            patches = sum(1 for step in trace.steps if step.environment == env and step.patch)
+            note = (
+                f"initial state by reference: {ref.path} ({ref.bytes} bytes), {patches} patched step(s); "
+                f"print the final state with `envsim show RUN_DIR {trace.episode_id} --state [/pointer] --env {env}`"
+            )
+            parts.append(Panel(Text(note), title=f"final state: {env}"))
+            continue
         parts.append(Panel(Text(json.dumps(state, ensure_ascii=False, indent=2)), title=f"final state: {env}"))
     for check in trace.checks or []:
         mark = Text("PASS " if check.passed else "FAIL ", style="green" if check.passed else "red")
@@ -197,3 +208,32 @@ def episode_view(trace: Trace) -> RenderableType:
     if problems:
         parts.append(Panel(Text("\n".join(problems)), title="recording invariant broken", border_style="red"))
     return Group(*parts)
+
+
+def final_state_json(trace: Trace, *, pointer: str = "", env: str | None = None) -> str:
+    """The final state of one environment of `trace` (or the part at JSON `pointer`), as indented JSON."""
+    states = trace.final_state
+    if not states:
+        raise EnvsimError(f"episode {trace.episode_id} has no environment with a state")
+    if env is None:
+        if len(states) > 1:
+            raise EnvsimError(
+                f"episode {trace.episode_id} has several environments with a state: {', '.join(sorted(states))}",
+                hint="choose one with --env",
+            )
+        env = next(iter(states))
+    if env not in states:
+        raise EnvsimError(
+            f"episode {trace.episode_id} has no state for environment {env!r}; it has: {', '.join(sorted(states))}",
+            hint="fix --env",
+        )
+    value = states[env]
+    if pointer:
+        try:
+            value = jsonpointer.resolve_pointer(value, pointer)
+        except jsonpointer.JsonPointerException as exc:
+            raise EnvsimError(
+                f"{pointer!r} is not in the final state of {env!r} ({exc})",
+                hint="a JSON Pointer starts with / and escapes ~ as ~0 and / as ~1, e.g. /orders/#W1001/status",
+            ) from exc
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)

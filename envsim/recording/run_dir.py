@@ -9,6 +9,8 @@ Layout:
                      and cache flags, per episode. Kept apart so traces.jsonl is the same bytes whether
                      responses came from the network or the cache, in one go or after a resume; readers
                      merge it back, so loaded traces are complete.
+    states/          initial states too large to inline in a trace line, by sha256 (see state_store);
+                     readers put them back, and recompute final states from the patches
 
 A killed writer loses at most the episodes in flight: each finished episode is one flushed line, a torn
 last line is ignored by readers and truncated away on resume, and an episode id is never written twice.
@@ -32,6 +34,7 @@ from envsim.errors import DataError, RunError
 from envsim.models.base import Usage
 from envsim.recording import jsonl
 from envsim.recording.manifest import RunManifest
+from envsim.recording.state_store import StateStore, externalize_states, resolve_states
 from envsim.recording.status import RunState, RunStatus
 from envsim.recording.trace import EpisodeStatus, Trace
 
@@ -96,6 +99,7 @@ class RunDirectory:
         self._done = 0
         self._failed = 0
         self._total: int | None = None
+        self.states = StateStore(path, fsync=fsync)
 
     # ------------------------------------------------------------------ opening
 
@@ -215,6 +219,7 @@ class RunDirectory:
         self._require_writable("append a trace")
         failed = trace.status is EpisodeStatus.FAILED
         record = deterministic_record(trace)
+        externalize_states(record, self.states)  # before the line: a recorded reference always resolves
         key = trace_sort_key(record)
         line = jsonl.dumps_line(record)
         timing = jsonl.dumps_line(timing_record(trace))
@@ -343,7 +348,7 @@ class RunDirectory:
                     hint="was it written by a different envsim version? delete the line to have the episode redone",
                 ) from exc
             _merge_timing(trace, timings.get(trace.episode_id))
-            yield trace
+            yield resolve_states(trace, self.states)
 
     def episode_ids(self) -> list[str]:
         return [t.episode_id for t in self.traces(include_failed=True)]

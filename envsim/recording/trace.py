@@ -1,7 +1,8 @@
 """The recorded episode: one JSON line in `traces.jsonl`, loading back into these same typed objects.
 
 Invariant the recorder guarantees: for every environment, applying the recorded patches of its steps,
-in order, to `initial_state` gives `final_state`.
+in order, to `initial_state` gives `final_state`. In a run directory, large initial states are recorded by
+reference (`state_refs`, see envsim.recording.state_store) and the final state is recomputed on loading.
 """
 
 from __future__ import annotations
@@ -68,6 +69,18 @@ class StepRecord(BaseModel):
     cached: bool = False
     latency_s: float = 0.0
     usage: Usage | None = None
+    # JSON Pointers of the state the simulating model was shown ("" = all of it); None: not a simulated step
+    state_view: list[str] | None = None
+
+
+class StateRef(BaseModel):
+    """An initial state recorded by reference: its canonical JSON in the run directory, named by its sha256."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str  # of the file's bytes (the state's canonical JSON)
+    path: str  # relative to the run directory, e.g. states/<sha256>.json
+    bytes: int
 
 
 class CheckResult(BaseModel):
@@ -97,6 +110,9 @@ class Trace(BaseModel):
     steps: list[StepRecord] = Field(default_factory=list)
     initial_state: dict[str, Any] = Field(default_factory=dict)  # environment id -> state
     final_state: dict[str, Any] = Field(default_factory=dict)
+    # environment id -> where its initial state is, for states too large to inline (their final state is
+    # then not written either: initial + patches recompute it). Loaded traces have both states filled in.
+    state_refs: dict[str, StateRef] = Field(default_factory=dict)
     status: EpisodeStatus = EpisodeStatus.SUCCESS
     termination: TerminationReason
     error: str | None = None

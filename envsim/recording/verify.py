@@ -1,26 +1,19 @@
 """The recorder's invariant, checkable by anyone from a trace alone.
 
 For every environment: initial_state + its recorded patches (in step order) == final_state, and each step's
-`state_hash` equals the hash of the state replayed up to that step.
+`state_hash` equals the hash of the state replayed up to that step. For an environment whose initial state
+a run directory holds by reference, the loaded final state is recomputed from the patches, so the
+per-step hashes are what pin it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+# the environments' own hash, so the recorder and the environments agree by construction
+from envsim.environments.state import state_hash
+from envsim.recording.shared_patch import apply_patch_shared
 from envsim.recording.trace import Trace
-
-try:  # the environments' own helpers, so the recorder and the environments agree by construction
-    from envsim.environments.state import apply_patch, state_hash
-except ImportError:  # pragma: no cover - only while the environments package is incomplete
-    import copy
-
-    import jsonpatch
-
-    from envsim.canonical import stable_hash as state_hash
-
-    def apply_patch(state: Any, patch: Any) -> Any:
-        return jsonpatch.JsonPatch(patch).apply(copy.deepcopy(state))
 
 
 def verify_trace(trace: Trace) -> list[str]:
@@ -40,7 +33,8 @@ def verify_trace(trace: Trace) -> list[str]:
             if env in broken:
                 continue
             try:
-                states[env] = apply_patch(states[env], step.patch)
+                # sharing unchanged subtrees: checking a trace costs what its patches touch
+                states[env] = apply_patch_shared(states[env], step.patch)
             except Exception as exc:  # any library's patch failure means the same thing here
                 problems.append(f"{where}: recorded patch does not apply to the replayed state ({exc})")
                 broken.add(env)

@@ -30,6 +30,7 @@ from envsim.config.models import EnvironmentConfig, EnvironmentType
 from envsim.environments.base import StepContext
 from envsim.environments.catalog import EnvironmentSet
 from envsim.environments.schema import fill_defaults
+from envsim.environments.synthetic_prompt import called_tool
 from envsim.errors import ConfigError, ConfigErrors, EnvsimError, RunError
 from envsim.messages import Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
@@ -111,10 +112,7 @@ def tool_parameters(environments: Sequence[EnvironmentConfig]) -> dict[str, dict
 
 def _tool_call_of(request: ModelRequest) -> tuple[str | None, Any]:
     """Tool name and arguments of a synthetic environment's request (see environments.synthetic_prompt)."""
-    system = next((m.content or "" for m in request.messages if m.role == "system"), "")
-    tool = None
-    if "executing the tool `" in system:
-        tool = system.split("executing the tool `", 1)[1].split("`", 1)[0]
+    tool = called_tool(request.messages)
     user = next((m.content or "" for m in request.messages if m.role == "user"), "")
     arguments: Any = None
     if _ARGUMENTS_MARKER in user:

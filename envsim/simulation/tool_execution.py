@@ -93,6 +93,7 @@ async def _run_one(
         cached=result.cached,
         latency_s=latency,
         usage=result.usage,
+        state_view=result.state_view,
     )
     return message, record
 

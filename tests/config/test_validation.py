@@ -182,15 +182,38 @@ def test_kind_specific_keys_on_the_wrong_kind_are_errors(write: WriteFile) -> No
     text = envs_config(
         "{id: s, type: synthetic, module: x,"
         " tools: [{id: a, handler: 'm:f', deterministic_outputs: [{input: {}, output: 1}]}]}",
-        "{id: d, type: deterministic, system_prompt: hi, tools: [{id: b, default_output: 1}]}",
+        "{id: d, type: deterministic, system_prompt: hi, tools: [{id: b, default_output: 1, handler: 'm:f'}]}",
     )
     errors = config_errors(write("c.yaml", text))
+    # A handler on a synthetic tool is fine (a hybrid environment runs it as Python), not on a deterministic one.
     assert where(errors) == [
         ("c.yaml", f"{ENVS}[0].module"),
         ("c.yaml", f"{ENVS}[0].tools[0].deterministic_outputs"),
-        ("c.yaml", f"{ENVS}[0].tools[0].handler"),
         ("c.yaml", f"{ENVS}[1].system_prompt"),
+        ("c.yaml", f"{ENVS}[1].tools[0].handler"),
     ]
+
+
+def test_state_views_are_checked(write: WriteFile) -> None:
+    tool = (
+        "{id: get_order, parameters: {type: object, properties: {order_id: {type: string}}},"
+        " state_view: {pointers: ['/orders/{order_id}', 'orders', '/users/{user}'],"
+        " queries: [{collection: /orders, where: {user_id: '{uid}'}}]}, allow_create: [/tickets]}"
+    )
+    text = envs_config(
+        "{id: s, type: synthetic, state_params: {initial_state: {orders: {}}}, tools: [" + tool + "]}",
+        "{id: p, type: python, tools: [{id: a, handler: 'm:f', allow_create: [/x]}]}",
+    )
+    errors = config_errors(write("c.yaml", text))
+    tools = f"{ENVS}[0].tools[0].state_view"
+    assert where(errors) == [
+        ("c.yaml", f"{tools}.queries[0].where.user_id"),
+        ("c.yaml", f"{tools}.pointers[1]"),
+        ("c.yaml", f"{tools}.pointers[2]"),
+        ("c.yaml", f"{ENVS}[1].tools[0].allow_create"),
+    ]
+    assert "{uid} names no parameter" in errors[0].message and "order_id" in (errors[0].hint or "")
+    assert "is not a JSON Pointer" in errors[1].message
 
 
 def test_min_turns_not_above_max_turns(write: WriteFile) -> None:

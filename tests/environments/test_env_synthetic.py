@@ -94,9 +94,11 @@ async def test_prompt_carries_persona_contract_and_arguments() -> None:
     assert request.context.role == "environment" and request.context.episode_id == "ep-7"
     system, user = request.messages
     assert system.role == "system" and system.content.startswith("You are ACME's user directory.")
-    assert "lookup_user" in system.content
-    for needle in ('"name": "lookup_user"', "Find a user by email.", '"output_schema"', '"email": "a@b.c"'):
-        assert needle in user.content
+    # The stable part (persona, every tool contract) leads; the call itself comes last.
+    for needle in ('"name": "lookup_user"', "Find a user by email.", '"output_schema"'):
+        assert needle in system.content
+    assert "Tool call: `lookup_user`" in user.content and '"email": "a@b.c"' in user.content
+    assert request.cache_prefix == 1
     assert "Current state" not in user.content
     assert request.response_schema is not None and "output" in request.response_schema["properties"]
     assert "patch" not in request.response_schema["properties"]  # stateless tools are not offered a patch
@@ -191,9 +193,10 @@ async def test_stateful_model_sees_state_and_its_patch_is_applied() -> None:
     fetched = await call(envs, "get_ticket", {"id": "T-1"})
     assert fetched.patch == [] and fetched.state_hash == created.state_hash
     prompt = model.requests[1].messages[-1].content or ""
-    assert "Current state" in prompt and '"T-1"' in prompt and "State schema" in prompt
+    assert "Current state" in prompt and '"T-1"' in prompt and "State schema" in model.requests[1].messages[0].content
     assert "patch" in (model.requests[0].response_schema or {})["properties"]
-    assert "read-only" in (model.requests[1].messages[0].content or "")
+    assert "(read-only: the patch must be [])" in prompt
+    assert model.requests[1].messages[0] == model.requests[0].messages[0]  # one cacheable prefix for all tools
 
 
 @pytest.mark.parametrize(
@@ -272,7 +275,7 @@ async def test_cache_key_of_stateful_tools_includes_the_state(tmp_path: Path) ->
         calls.append(request)
         state = json.loads((request.messages[-1].content or "").split("Current state:\n")[1].split("\n\nCall")[0])
         n = len(state["tickets"])
-        if "`get_ticket`" in (request.messages[0].content or ""):
+        if "Tool call: `get_ticket`" in (request.messages[-1].content or ""):
             return json.dumps({"output": {"count": n}})
         patch = [{"op": "add", "path": "/tickets/-", "value": {"id": f"T-{n}", "status": "open"}}]
         return json.dumps({"output": {"id": f"T-{n}"}, "patch": patch})

@@ -1,0 +1,51 @@
+"""Hybrid environments: a synthetic environment whose tools with a `handler:` run as Python.
+
+    - id: retail
+      type: synthetic
+      state_params: {initial_state_path: retail_state.json, state_schema: {...}}
+      tools:
+        - {id: get_order_details, handler: retail_tools.py:get_order_details, read_only: true}  # Python
+        - {id: apply_discount, description: ..., parameters: {...}}                             # simulated
+
+Both kinds work on the one state of the environment and obey the same state rule; both record the same
+kind of JSON Patch. The python side is executed by `PythonEnvironment` itself (argument binding,
+`ToolResult`, output checks, its state tracking), through the one function below, so a python tool
+behaves identically whether its environment is `python` or hybrid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from envsim.config.models import EnvironmentConfig
+from envsim.environments.base import StepContext
+from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
+from envsim.environments.tool_environment import Outcome
+
+
+def hybrid_python_tools(config: EnvironmentConfig, base_dir: Path | None) -> list[PythonTool]:
+    """The python-run tools of a synthetic environment: those with a `handler` (resolved like python ones)."""
+    handled = [tool for tool in config.tools if tool.handler]
+    if not handled:
+        return []
+    subset = config.model_copy(update={"tools": handled, "module": None})
+    return python_tools_from_config(subset, base_dir)
+
+
+async def run_python_tool(
+    environment_id: str,
+    tool: PythonTool,
+    arguments: dict[str, Any],
+    state: dict[str, Any] | None,
+    state_schema: dict[str, Any] | None,
+    context: StepContext,
+) -> Outcome:
+    """Run one python tool over `state` (never mutated) and return what it proposes, under the state rule.
+
+    The boundary between hybrid environments and the python kind: a one-tool `PythonEnvironment` over the
+    current state runs the call. Building it copies and validates the state, i.e. O(state) per python
+    step of a hybrid environment; swap this body for the python kind's per-call entry point when it has one.
+    """
+    runner = PythonEnvironment(environment_id, [tool], state, state_schema)
+    return await runner._run(tool.spec, arguments, context)
