@@ -20,8 +20,8 @@ from envsim.environments.arguments import parse_raw_arguments, unknown_tool_mess
 from envsim.environments.base import Environment, StepContext, StepResult
 from envsim.environments.database_view import database_override
 from envsim.environments.deterministic import DeterministicEnvironment
-from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
 from envsim.environments.hybrid import hybrid_python_tools
+from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
 from envsim.environments.python import PythonEnvironment, python_tools_from_config
 from envsim.environments.state import PatchError, apply_patch
 from envsim.environments.synthetic import SyntheticEnvironment
