@@ -34,8 +34,9 @@ def apply_patch_shared(document: Any, patch: list[dict[str, Any]]) -> Any:
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError) as exc:
             where = f"operation {index} ({operation.get('op', '?')} {operation.get('path', '?')})"
             raise PatchError(f"{where}: does not apply ({exc})") from exc
-        if isinstance(root, (dict, list)):
-            fresh.add(id(root))
+        # A move/copy/replace at "" can make a shared subtree the new root: copy it before a later
+        # operation changes it in place (never mark a container fresh that this call did not create).
+        root = _copied(root, fresh)
     return root
 
 
