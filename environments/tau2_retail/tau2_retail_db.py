@@ -128,6 +128,41 @@ def db_hash(state: Record) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_DUMPERS = {"products": dump_product, "users": dump_user, "orders": dump_order}
+
+
+class DbHasher:
+    """`db_hash` for many states derived from one initial state, re-serializing only changed records.
+
+    `json.dumps(..., sort_keys=True)` of the dump is, byte for byte, the tables in key order, each the
+    records in key order, joined with json's default separators; records equal to the initial ones
+    reuse their initial text. The result is exactly `db_hash(state)`."""
+
+    def __init__(self, initial: Record) -> None:
+        self._initial = initial
+        self._texts = {
+            table: {key: self._record_text(table, record) for key, record in initial[table].items()}
+            for table in _DUMPERS
+        }
+
+    @staticmethod
+    def _record_text(table: str, record: Record) -> str:
+        return json.dumps(_DUMPERS[table](record), sort_keys=True, default=str)
+
+    def hash(self, state: Record) -> str:
+        tables = []
+        for table in sorted(_DUMPERS):
+            before, texts = self._initial[table], self._texts[table]
+            records = [
+                f"{json.dumps(key)}: "
+                + (texts[key] if key in before and record == before[key] else self._record_text(table, record))
+                for key, record in sorted(state[table].items())
+            ]
+            tables.append(f'"{table}": {{{", ".join(records)}}}')
+        text = "{" + ", ".join(tables) + "}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
 def message_content(output: Any) -> str:
     """A tool output as the content of tau2's tool message (`Environment.to_json_str`): strings as
     they are, records as `json.dumps` in field order."""

@@ -115,9 +115,9 @@ _MAX_POWER_BITS = 10_000_000  # integer powers beyond this run for seconds to ho
 
 
 def _power(base: Any, exponent: Any) -> Any:
-    if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0:
-        if exponent * base.bit_length() > _MAX_POWER_BITS:
-            raise ValueError("Exponent too large")
+    growing = isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0
+    if growing and exponent * base.bit_length() > _MAX_POWER_BITS:
+        raise ValueError("Exponent too large")
     return operator.pow(base, exponent)
 
 
@@ -202,7 +202,7 @@ def get_order_details(order_id: str, db: State) -> Record:
 
     Args:
         order_id: The order id, such as '#W0000000'. Be careful there is a '#' symbol at the beginning of the order id.
-    """  # noqa: E501
+    """
     return dump_order(_get_order(db, order_id))
 
 
@@ -275,7 +275,7 @@ def cancel_pending_order(order_id: str, reason: str, db: State) -> Record:
     Args:
         order_id: The order id, such as '#W0000000'. Be careful there is a '#' symbol at the beginning of the order id.
         reason: The reason for cancellation, which should be either 'no longer needed' or 'ordered by mistake'.
-    """  # noqa: E501
+    """
     order = _get_order(db, order_id)
     if order["status"] != "pending":  # strict: a modified order cannot be cancelled
         raise ValueError("Non-pending order cannot be cancelled")
