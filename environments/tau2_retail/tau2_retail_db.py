@@ -136,29 +136,31 @@ class DbHasher:
 
     `json.dumps(..., sort_keys=True)` of the dump is, byte for byte, the tables in key order, each the
     records in key order, joined with json's default separators; records equal to the initial ones
-    reuse their initial text. The result is exactly `db_hash(state)`."""
+    reuse their initial text. The result is exactly `db_hash(state)`. `initial` must not change while
+    the hasher is in use (pass a copy no tool sees)."""
 
     def __init__(self, initial: Record) -> None:
         self._initial = initial
-        self._texts = {
-            table: {key: self._record_text(table, record) for key, record in initial[table].items()}
+        self._entries = {
+            table: {key: self._entry(table, key, record) for key, record in initial[table].items()}
             for table in _DUMPERS
         }
+        self._sorted_keys = {table: sorted(initial[table]) for table in _DUMPERS}
 
     @staticmethod
-    def _record_text(table: str, record: Record) -> str:
-        return json.dumps(_DUMPERS[table](record), sort_keys=True, default=str)
+    def _entry(table: str, key: str, record: Record) -> str:
+        return f"{json.dumps(key)}: {json.dumps(_DUMPERS[table](record), sort_keys=True, default=str)}"
 
     def hash(self, state: Record) -> str:
         tables = []
         for table in sorted(_DUMPERS):
-            before, texts = self._initial[table], self._texts[table]
-            records = [
-                f"{json.dumps(key)}: "
-                + (texts[key] if key in before and record == before[key] else self._record_text(table, record))
-                for key, record in sorted(state[table].items())
+            before, entries, current = self._initial[table], self._entries[table], state[table]
+            keys = self._sorted_keys[table] if current.keys() == before.keys() else sorted(current)
+            parts = [
+                entries[key] if key in before and current[key] == before[key] else self._entry(table, key, current[key])
+                for key in keys
             ]
-            tables.append(f'"{table}": {{{", ".join(records)}}}')
+            tables.append(f'"{table}": {{{", ".join(parts)}}}')
         text = "{" + ", ".join(tables) + "}"
         return hashlib.sha256(text.encode()).hexdigest()
 

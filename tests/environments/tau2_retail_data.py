@@ -3,6 +3,7 @@ tau2-bench's own code does with them (tests/environments/data/tau2_retail/, see 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import json
@@ -102,3 +103,16 @@ def gold_actions(task_id: str) -> list[dict[str, Any]]:
 
 def output_digest(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+
+
+def reset_db(db: dict[str, Any], initial: dict[str, Any]) -> None:
+    """Make `db` equal to `initial` again by restoring only the records that differ (a fresh
+    json.loads of the 2.8 MB database per task would cost most of the test). `initial` is a separate
+    copy the tools never see, and the comparison is complete, so nothing a tool did survives."""
+    for table, records in initial.items():
+        current = db[table]
+        for key in [k for k in current if k not in records]:
+            del current[key]
+        for key, record in records.items():
+            if current.get(key) != record:
+                current[key] = copy.deepcopy(record)
