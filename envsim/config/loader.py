@@ -316,7 +316,8 @@ def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, sta
     params = env.get("state_params") if isinstance(env, dict) else None
     if not isinstance(params, dict):
         return
-    if _is_candidate_list(params.get("initial_state_path")):
+    named = params.get("initial_state_path")
+    if _is_candidate_list(named) or (isinstance(named, str) and _VARIABLE.search(named)):
         _choose_state_file(params, (*loc, "state_params", "initial_state_path"), source, base_dir, state)
     if not isinstance(params.get("initial_state_path"), str):
         return
@@ -327,7 +328,7 @@ def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, sta
         )
         return
     named = params["initial_state_path"]
-    file = base_dir / Path(_expand_variables(named) or named).expanduser()
+    file = base_dir / Path(named).expanduser()
     try:
         if file.suffix in (".yaml", ".yml"):
             value = read_yaml(file).data
@@ -360,9 +361,12 @@ def _expand_variables(path: str) -> str | None:
 
 
 def _choose_state_file(params: dict[str, Any], path_loc: Loc, source: _Source, base_dir: Path, state: _Load) -> None:
-    """Replace a list of candidate state files by the first one that exists, or report every place tried."""
+    """Replace candidate state files (a list, or one path with `${NAME}`) by the first that exists, or
+    report every place tried."""
+    named = params["initial_state_path"]
+    candidates = [named] if isinstance(named, str) else named
     tried = []
-    for candidate in params["initial_state_path"]:
+    for candidate in candidates:
         expanded = _expand_variables(candidate)
         if expanded is None:
             unset = ", ".join(n for n in _VARIABLE.findall(candidate) if not os.environ.get(n))
@@ -373,7 +377,7 @@ def _choose_state_file(params: dict[str, Any], path_loc: Loc, source: _Source, b
             params["initial_state_path"] = str(file)
             return
         tried.append(f"{candidate} ({file}: not found)")
-    variables = sorted({n for c in params["initial_state_path"] for n in _VARIABLE.findall(c)})
+    variables = sorted({n for c in candidates for n in _VARIABLE.findall(c)})
     hint = "put the file in one of these places"
     if variables:
         hint += f", or set {' / '.join(variables)} to the directory that holds it"

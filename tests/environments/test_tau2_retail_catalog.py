@@ -99,3 +99,23 @@ def test_tools_are_tau2s_with_tau2s_argument_names(tmp_path: Path, monkeypatch: 
     read_only = {name for name, spec in specs.items() if spec.read_only}
     assert read_only == TAU2_TOOLS - {n for n in TAU2_TOOLS if n.startswith(("cancel", "exchange", "modify", "return"))}
     assert specs["modify_pending_order_items"].parameters["properties"]["item_ids"]["type"] == "array"
+
+
+def test_one_path_may_name_a_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog_file = tmp_path / "catalog.yaml"
+    catalog_file.write_text(
+        "environments:\n"
+        "  - id: notes\n"
+        "    type: synthetic\n"
+        "    state_params: {initial_state_path: '${NOTES_DIR}/state.json'}\n"
+        "    tools: [{id: read_notes, read_only: true}]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("NOTES_DIR", raising=False)
+    with pytest.raises(ConfigErrors, match=r"\$\{NOTES_DIR\}/state.json \(NOTES_DIR not set\)"):
+        load_environment_catalog(catalog_file)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "state.json").write_text('{"notes": ["a"]}', encoding="utf-8")
+    monkeypatch.setenv("NOTES_DIR", str(tmp_path / "data"))
+    params = load_environment_catalog(catalog_file).environments[0].state_params
+    assert params is not None and params.initial_state == {"notes": ["a"]}
