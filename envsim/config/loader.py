@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,9 +308,18 @@ def _normalize_catalog(data: dict[str, Any], source: _Source, base_dir: Path, st
 
 
 def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, state: _Load) -> None:
-    """`state_params.initial_state_path` (relative to the file naming it) is read into `initial_state`."""
+    """`state_params.initial_state_path` (relative to the file naming it) is read into `initial_state`.
+
+    It may also be a list of candidate files, the first that exists being read, and a candidate may
+    name environment variables as `${NAME}` (skipped while NAME is unset): data that must not be copied
+    into a project is found where each machine keeps it."""
     params = env.get("state_params") if isinstance(env, dict) else None
-    if not isinstance(params, dict) or not isinstance(params.get("initial_state_path"), str):
+    if not isinstance(params, dict):
+        return
+    named = params.get("initial_state_path")
+    if _is_candidate_list(named) or (isinstance(named, str) and _VARIABLE.search(named)):
+        _choose_state_file(params, (*loc, "state_params", "initial_state_path"), source, base_dir, state)
+    if not isinstance(params.get("initial_state_path"), str):
         return
     path_loc = (*loc, "state_params", "initial_state_path")
     if "initial_state" in params:
@@ -333,6 +343,46 @@ def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, sta
     params["initial_state"] = value
     # Problems found in the loaded state are reported at the key that named the file.
     source.paths.add((*loc, "state_params", "initial_state"), source.paths.to_original(path_loc))
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _is_candidate_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, str) for item in value)
+
+
+def _expand_variables(path: str) -> str | None:
+    """`path` with `${NAME}` replaced from the environment; None when a named variable is unset or empty."""
+    missing = [name for name in _VARIABLE.findall(path) if not os.environ.get(name)]
+    if missing:
+        return None
+    return _VARIABLE.sub(lambda match: os.environ[match.group(1)], path)
+
+
+def _choose_state_file(params: dict[str, Any], path_loc: Loc, source: _Source, base_dir: Path, state: _Load) -> None:
+    """Replace candidate state files (a list, or one path with `${NAME}`) by the first that exists, or
+    report every place tried."""
+    named = params["initial_state_path"]
+    candidates = [named] if isinstance(named, str) else named
+    tried = []
+    for candidate in candidates:
+        expanded = _expand_variables(candidate)
+        if expanded is None:
+            unset = ", ".join(n for n in _VARIABLE.findall(candidate) if not os.environ.get(n))
+            tried.append(f"{candidate} ({unset} not set)")
+            continue
+        file = (base_dir / Path(expanded).expanduser()).resolve()
+        if file.is_file():
+            params["initial_state_path"] = str(file)
+            return
+        tried.append(f"{candidate} ({file}: not found)")
+    variables = sorted({n for c in candidates for n in _VARIABLE.findall(c)})
+    hint = "put the file in one of these places"
+    if variables:
+        hint += f", or set {' / '.join(variables)} to the directory that holds it"
+    state.errors.append(source.error(path_loc, "initial state file not found; tried " + "; ".join(tried), hint))
+    params.pop("initial_state_path")  # reported once here, not again as a missing file
 
 
 def _unique(errors: list[ConfigError]) -> list[ConfigError]:

@@ -78,8 +78,9 @@ class StateParams(StrictModel):
     state_schema: dict[str, Any] | None = None
     initial_state: dict[str, Any] = Field(default_factory=dict)
     # A JSON file holding the initial state, relative to the file that names it; the loader reads it into
-    # `initial_state` (setting both is an error).
-    initial_state_path: str | None = None
+    # `initial_state` (setting both is an error). A list names candidates (the first that exists is read);
+    # `${NAME}` in a path is an environment variable.
+    initial_state_path: str | list[str] | None = None
 
 
 class EnvironmentType(StrEnum):

@@ -4,6 +4,7 @@ Convention: the callable gets the arguments as keyword arguments and, if it decl
 `state`, a deep copy of the state it may mutate. It returns the output, or `ToolResult(output, state)`
 to replace the state. envsim diffs old and new state into the JSON Patch and applies the state rule;
 an exception becomes an error result "ExceptionType: message" and changes nothing.
+(`@tool(state_parameter="db")` renames the state parameter, for tools with an argument called `state`.)
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class PythonEnvironment(ToolEnvironment):
             return Outcome(error=str(exc))
         working = copy.deepcopy(self._state) if handler.signature.wants_state else None
         if working is not None:
-            kwargs["state"] = working
+            kwargs[handler.signature.state_parameter] = working
         try:
             result = handler.fn(**kwargs)
             if inspect.isawaitable(result):

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from envsim.environments.signature import tool_spec_from_function
+from envsim.environments.signature import STATE_PARAMETER_ATTRIBUTE, tool_spec_from_function
 from envsim.messages import ToolSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,6 +60,7 @@ def tool(
     read_only: bool = False,
     parameters: dict[str, Any] | None = None,
     output_schema: dict[str, Any] | None = None,
+    state_parameter: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -72,12 +73,17 @@ def tool(
     read_only: bool = False,
     parameters: dict[str, Any] | None = None,
     output_schema: dict[str, Any] | None = None,
+    state_parameter: str | None = None,
 ) -> Any:
     """Register a function as a tool of its module (usable bare, `@tool`, or configured, `@tool(...)`).
 
-    The function is returned unchanged, so it stays directly callable in the author's own tests."""
+    `state_parameter`: the parameter that receives the environment state, when the tool needs `state`
+    as an argument name of its own. The function is returned unchanged (only marked with that name), so
+    it stays directly callable in the author's own tests."""
 
     def register(function: F) -> F:
+        if state_parameter is not None:
+            setattr(function, STATE_PARAMETER_ATTRIBUTE, state_parameter)
         spec = tool_spec_from_function(
             function, name=name, description=description, read_only=read_only, output_schema=output_schema
         )

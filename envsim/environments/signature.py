@@ -21,6 +21,7 @@ from envsim.errors import ConfigError
 from envsim.messages import ToolSpec
 
 STATE_PARAMETER = "state"
+STATE_PARAMETER_ATTRIBUTE = "__envsim_state_parameter__"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class FunctionSignature:
     accepts_extra: bool  # has **kwargs
     model: type[BaseModel]
     aliases: dict[str, str]  # internal field name -> argument name
+    state_parameter: str = STATE_PARAMETER  # the parameter that receives the state (when wants_state)
 
     def bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """JSON arguments -> keyword arguments with Python values (pydantic models built, etc.).
@@ -87,13 +89,14 @@ def function_signature(fn: Callable[..., Any]) -> FunctionSignature:
         ) from exc
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
     arg_docs = {p.arg_name: p.description or "" for p in doc.params}
+    state_parameter = getattr(fn, STATE_PARAMETER_ATTRIBUTE, STATE_PARAMETER)
 
     fields: dict[str, Any] = {}
     aliases: dict[str, str] = {}
     wants_state = False
     accepts_extra = False
     for index, parameter in enumerate(signature.parameters.values()):
-        if parameter.name == STATE_PARAMETER:
+        if parameter.name == state_parameter:
             wants_state = True
             continue
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
@@ -135,6 +138,7 @@ def function_signature(fn: Callable[..., Any]) -> FunctionSignature:
         accepts_extra=accepts_extra,
         model=model,
         aliases=aliases,
+        state_parameter=state_parameter,
     )
 
 
