@@ -1,8 +1,11 @@
-"""The seed's dataset file (`output_path`): one JSON line per successful sample, attribute ids as keys.
+"""The seed's dataset file (`output_path`): one JSON line per clean sample, attribute ids as keys.
 
 A line holds every attribute of the sample plus, for the multi-turn attribute `{id}`:
     "{id}":      {"messages": [OpenAI chat messages], "tools": [OpenAI function tools]}
     "{id}_plan": the plan as structured JSON (null when planning failed)
+Only clean episodes are written (`envsim.recording.clean`): failed ones and those with an infrastructure
+error are counted instead. Every message has a `content` key (null on an assistant message that only
+calls tools), as the OpenAI wire format and oumi's loaders expect.
 `passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order;
 None keeps everything. Name the conversation id (and `{id}_plan`) to keep them when filtering.
 """
@@ -16,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from envsim.errors import DataError
+from envsim.messages import Message
 from envsim.recording import jsonl
-from envsim.recording.trace import EpisodeStatus, Trace
+from envsim.recording.clean import FAILED, INFRASTRUCTURE_ERROR, clean_problem
+from envsim.recording.trace import Trace
 
 
 @dataclass
@@ -25,8 +30,17 @@ class DatasetReport:
     path: Path
     written: int = 0
     skipped_failed: int = 0
+    # successful episodes left out because a step failed inside envsim or the model layer
+    skipped_infrastructure: list[str] = field(default_factory=list)
     # passthrough keys that no written sample had: almost always a typo in passthrough_attributes
     unknown_passthrough: list[str] = field(default_factory=list)
+
+
+def wire_message(message: Message) -> dict[str, Any]:
+    """The OpenAI chat shape, `content` always present (null when an assistant message only calls tools)."""
+    data = message.to_openai()
+    data.setdefault("content", None)
+    return {"role": data.pop("role"), "content": data.pop("content"), **data}
 
 
 def sample_record(trace: Trace) -> dict[str, Any]:
@@ -34,7 +48,7 @@ def sample_record(trace: Trace) -> dict[str, Any]:
     record: dict[str, Any] = dict(trace.attributes)
     if trace.conversation_id:
         record[trace.conversation_id] = {
-            "messages": [m.to_openai() for m in trace.messages],
+            "messages": [wire_message(m) for m in trace.messages],
             "tools": [t.to_openai() for t in trace.tools],
         }
         record[f"{trace.conversation_id}_plan"] = trace.plan.model_dump(mode="json") if trace.plan else None
@@ -44,14 +58,18 @@ def sample_record(trace: Trace) -> dict[str, Any]:
 def write_dataset(
     traces: Iterable[Trace], output_path: str | os.PathLike[str], *, passthrough: list[str] | None = None
 ) -> DatasetReport:
-    """Write successful samples (failed ones are counted, not written) atomically to `output_path`."""
+    """Write clean samples atomically to `output_path`; count the others (failed, infrastructure error)."""
     report = DatasetReport(path=Path(output_path))
     seen_keys: set[str] = set()
 
     def lines() -> Iterator[bytes]:
         for trace in traces:
-            if trace.status is EpisodeStatus.FAILED:
+            problem = clean_problem(trace)
+            if problem == FAILED:
                 report.skipped_failed += 1
+                continue
+            if problem == INFRASTRUCTURE_ERROR:
+                report.skipped_infrastructure.append(trace.episode_id)
                 continue
             record = sample_record(trace)
             seen_keys.update(record)

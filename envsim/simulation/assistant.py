@@ -98,10 +98,12 @@ class AssistantAgent:
                     if final:
                         return AssistantTurnResult(answered=False, tool_rounds=rounds)
                     raise RoleModelError("assistant", f"the assistant returned an empty reply in turn {turn}")
-                transcript.messages.append(Message.assistant(message.content))
+                transcript.messages.append(Message.assistant(message.content).with_reasoning(message.reasoning))
                 return AssistantTurnResult(answered=True, tool_rounds=rounds)
             rounds += 1
-            transcript.messages.append(Message.assistant(message.content or None, calls))
+            transcript.messages.append(
+                Message.assistant(message.content or None, calls).with_reasoning(message.reasoning)
+            )
             context = StepContext(episode_id=self.caller.episode_id, turn=turn, history=list(transcript.messages))
             tool_messages, steps = await execute_tool_calls(self.envs, calls, turn=turn, round=rounds, context=context)
             transcript.messages.extend(tool_messages)
