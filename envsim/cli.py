@@ -112,7 +112,7 @@ def export(
     from envsim.recording.exporters.chat_template import load_chat_template, rows_of_export
     from envsim.recording.exporters.filters import ERROR_TURNS
     from envsim.recording.exporters.llamafactory import dataset_info_entry
-    from envsim.recording.exporters.views import export_report_view, template_report_view
+    from envsim.recording.exporters.views import export_report_view, template_report_view, template_summary_lines
 
     def one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
@@ -147,6 +147,8 @@ def export(
         if template is not None:
             checked = render_all(template, rows_of_export(out))
             console.print(template_report_view(checked))
+            for line in template_summary_lines(checked):
+                console.print(line, soft_wrap=True)
             if checked.failed:
                 raise typer.Exit(1)
     except EnvsimError as exc:

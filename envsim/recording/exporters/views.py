@@ -51,8 +51,7 @@ def _mark(value: bool | None, good: bool = True) -> Text:
 
 
 def template_report_view(report: TemplateReport) -> RenderableType:
-    template = report.template
-    table = Table(title=f"chat template {template.source}", title_justify="left")
+    table = Table(title=f"chat template {report.template.source}", title_justify="left")
     table.add_column("conversation", no_wrap=True)
     table.add_column("rendered")
     table.add_column("tools visible")
@@ -68,18 +67,21 @@ def template_report_view(report: TemplateReport) -> RenderableType:
             _mark(check.double_encoded if check.rendered else None, good=False),
             Text(check.error or "", style="red"),
         )
+    return table
+
+
+def template_summary_lines(report: TemplateReport) -> list[Text]:
+    """Below the table, unwrapped (they hold what a user searches for): each failure, the totals, advice."""
+    template = report.template
+    lines = [Text(f"{check.id}: {check.error}", style="red") for check in report.failed]
     problems = len(report.problems)
     summary = Text(
         f"{len(report.checks) - problems} of {len(report.checks)} conversations render correctly; "
         f"{len(report.failed)} fail to render",
         style="green" if not problems else "red",
     )
-    parts: list[RenderableType] = [table, summary]
+    lines.append(summary)
     if not template.marks_generation:
-        parts.append(
-            Text(
-                "the template has no {% generation %} block: TRL's assistant_only_loss=True cannot use it",
-                style="yellow",
-            )
-        )
-    return Group(*parts)
+        advice = "the template has no {% generation %} block: TRL's assistant_only_loss=True cannot use it"
+        lines.append(Text(advice, style="yellow"))
+    return lines
