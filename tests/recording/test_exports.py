@@ -30,7 +30,7 @@ def test_openai_arguments_are_strings_and_tool_call_ids_match(tmp_path: Path) ->
     report = export_traces([trace], tmp_path / "o.jsonl", "openai")
     assert (report.written, report.skipped, report.kept_with_tool_errors) == (1, {}, 1)
     (row,) = read_jsonl(tmp_path / "o.jsonl")
-    assert set(row) == {"messages", "tools"}
+    assert set(row) == {"messages", "tools", "parallel_tool_calls"}
     calls = tool_calls_of(row)
     assert all(isinstance(c["function"]["arguments"], str) for c in calls)
     assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == original_calls(trace)

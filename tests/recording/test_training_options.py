@@ -182,7 +182,12 @@ def test_openai_writes_parallel_tool_calls(tmp_path: Path) -> None:
     parallel = with_parallel_calls(make_trace())
     assert export_one(tmp_path, parallel, "openai")["parallel_tool_calls"] is True
     assert export_one(tmp_path, parallel, "openai", split_parallel_calls=True)["parallel_tool_calls"] is False
-    assert "parallel_tool_calls" not in export_one(tmp_path, make_trace(), "openai")
+    assert export_one(tmp_path, make_trace(), "openai")["parallel_tool_calls"] is True
+    no_tools = make_trace()
+    no_tools.tools, no_tools.steps = [], []
+    no_tools.messages = [m for m in no_tools.messages if m.role in ("system", "user") or not m.tool_calls]
+    no_tools.messages = [m for m in no_tools.messages if m.role != "tool"]
+    assert set(export_one(tmp_path, no_tools, "openai")) == {"messages", "tools"}
 
 
 # --------------------------------------------------------------------------- reasoning
