@@ -3,8 +3,9 @@
 `prepare_conversation(trace, options, error_turns)` returns the messages every format writes from, each
 with its training weight, or the reason the episode cannot be written:
 
-- error turns (`--error-turns`): a failed tool call (a *tool* error; episodes with infrastructure errors
-  never get here) is
+- error turns (`--error-turns`): an invalid tool call (unknown tool, arguments that do not parse or break
+  the tool's schema: `filters.invalid_calls`; a valid call the backend refused is an ordinary turn, and
+  episodes with infrastructure errors never get here) is
   - `weight0`: kept with its error as context; the assistant message that made it gets weight 0, so the
     model is not trained to make the call, only to recover from its error;
   - `drop`: removed with its tool message, when the assistant retried the same tool successfully later in
@@ -30,6 +31,7 @@ from envsim.recording.exporters.filters import (
     UNPARSEABLE_ARGUMENTS,
     ErrorTurns,
     ExportOptions,
+    invalid_calls,
     training_messages,
 )
 from envsim.recording.trace import StepRecord, Trace
@@ -134,8 +136,8 @@ def _unparseable(messages: list[Message]) -> bool:
 def prepare_conversation(trace: Trace, options: ExportOptions, error_turns: ErrorTurns) -> list[TrainingMessage] | str:
     """The training messages of an episode that passed the filters, or why it cannot be written."""
     messages = training_messages(trace)
-    errors = tool_errors(trace)
-    failed = {step.call_id for step in errors}
+    failed = invalid_calls(trace)
+    errors = [step for step in tool_errors(trace) if step.call_id in failed]
     if error_turns == "drop" and failed:
         if not all(_droppable(step, trace.steps) for step in errors):
             return ERROR_TURN_NOT_DROPPABLE

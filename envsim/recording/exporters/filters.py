@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from envsim.environments.arguments import ArgumentError, check_arguments
 from envsim.messages import Message, tool_result_content
 from envsim.recording.clean import FAILED, INFRASTRUCTURE_ERROR, clean_problem, tool_errors
 from envsim.recording.trace import StepRecord, Trace
@@ -142,6 +143,28 @@ def training_messages(trace: Trace) -> list[Message]:
             message = message.model_copy(update={"content": tool_result_content(None, errors[message.tool_call_id])})
         out.append(message)
     return out
+
+
+def invalid_calls(trace: Trace) -> set[str]:
+    """Call ids of the failed steps whose call was itself wrong: an unknown tool, or arguments that do not
+    parse or break the tool's parameter schema. The assistant should never have made these calls, so they
+    are the error turns (`--error-turns`). A valid call the backend refused (not found, not allowed) is an
+    ordinary turn: making it was reasonable, and the answer to its error is what the example teaches."""
+    tools = {tool.name: tool for tool in trace.tools}
+    calls = {call.id: call for message in trace.messages for call in (message.tool_calls or [])}
+    invalid: set[str] = set()
+    for step in tool_errors(trace):
+        call, tool = calls.get(step.call_id), tools.get(step.tool)
+        if call is None:
+            continue
+        if tool is None:
+            invalid.add(step.call_id)
+            continue
+        try:
+            check_arguments(call, tool)
+        except ArgumentError:
+            invalid.add(step.call_id)
+    return invalid
 
 
 def has_tool_error(trace: Trace) -> bool:
