@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from envsim.api import RunSummary, run_config
@@ -22,6 +23,7 @@ from envsim.models.mock import MockModel
 from envsim.recording import RunDirectory
 from envsim.recording.clean import infrastructure_errors
 from envsim.recording.exporters import EXPORT_FORMATS, export_run
+from envsim.simulation.progress import summary_table
 from envsim.testing.fake_server import FakeModelServer
 from envsim.testing.fake_server.faults import FaultPlan
 
@@ -101,7 +103,11 @@ async def test_faulty_run_writes_only_clean_training_data(faulty_run: tuple[Path
         written_ids = {json.loads(line).get("id") or json.loads(line).get("conversation_id") for line in out.open()}
         assert not written_ids & set(infected), fmt
 
-    # `envsim status` counts and names them too.
+    # The run summary table and `envsim status` count and name them too.
+    console = Console(width=250, record=True)
+    console.print(summary_table(summary))
+    assert f"infrastructure errors │ {len(infected)} episodes left out: {infected[0]}" in console.export_text()
+
     result = CliRunner().invoke(app, ["status", str(run_path)], terminal_width=250)
     assert result.exit_code == 0, result.output
     assert f"{len(summary.infrastructure_error_episodes)} episodes, not in any dataset or export" in result.output
