@@ -12,7 +12,7 @@ The dataset file (`output_path`), every export format and the Python API call `c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from envsim.recording.trace import EpisodeStatus, StepRecord, Trace
 
@@ -56,3 +56,9 @@ def clean_problem(trace: Trace, *, include_failed: bool = False) -> str | None:
 def infrastructure_error_episodes(traces: Iterable[Trace]) -> list[str]:
     """Episode ids of the successful episodes held back because of an infrastructure error."""
     return [t.episode_id for t in traces if t.status is EpisodeStatus.SUCCESS and infrastructure_errors(t)]
+
+
+def clean_traces(traces: Iterable[Trace]) -> Iterator[Trace]:
+    """The clean episodes among `traces`, for Python users building their own training data:
+    `clean_traces(RunDirectory.open(path, manifest=None).traces())`."""
+    return (trace for trace in traces if clean_problem(trace) is None)

@@ -11,7 +11,7 @@ import pytest
 
 from envsim.errors import EnvsimError
 from envsim.messages import ToolCall
-from envsim.recording import write_dataset
+from envsim.recording import clean_problem, clean_traces, write_dataset
 from envsim.recording.exporters import EXPORT_FORMATS, ExportOptions, export_traces
 from envsim.recording.trace import CheckResult, Trace
 
@@ -69,6 +69,12 @@ def test_an_infrastructure_error_keeps_the_episode_out_of_the_dataset_file_and_e
             {"infrastructure_error": 1},
             ["infra"],
         ), fmt
+
+
+def test_clean_traces_is_the_same_rule_for_python_users() -> None:
+    traces = [make_trace("ok"), with_infrastructure_error(make_trace("infra")), make_trace("failed", failed=True)]
+    assert [t.episode_id for t in clean_traces(traces)] == ["ok"]
+    assert [clean_problem(t) for t in traces] == [None, "infrastructure_error", "failed"]
 
 
 def test_traces_recorded_before_error_kind_are_judged_by_envsim_s_own_wording(tmp_path: Path) -> None:
