@@ -73,8 +73,7 @@ class DeterministicEnvironment(ToolEnvironment):
         if output is _MISSING and table.has_fallback:
             output = table.fallback
         if output is _MISSING:
-            # The table is the simulator: a call it does not cover is envsim's gap, not the backend's answer.
-            return Outcome(error=_unmatched_message(tool.name, arguments, table.inputs), error_kind="infrastructure")
+            return Outcome(error=_unmatched_message(tool.name, arguments, table.inputs))
         return Outcome(output=output)
 
 

@@ -2,7 +2,7 @@
 
 An episode is clean when it finished successfully and no step of it has an *infrastructure* error, i.e.
 an error produced by envsim or the model layer (the simulator gave no valid reply, a transport failure,
-a timeout, a rejected state change, a lookup table without the entry). Such an error is not something
+a timeout, a rejected state change). Such an error is not something
 the real backend would answer, so a conversation holding one must never become a training example.
 A *tool* error (order not found, invalid arguments, a refusal) is what the backend would say: it may
 stay, and the exporters decide how it is trained (see `envsim.recording.exporters.error_turns`).
@@ -20,7 +20,7 @@ FAILED = "failed"
 INFRASTRUCTURE_ERROR = "infrastructure_error"
 
 # Traces recorded before `error_kind` existed say only what went wrong; these phrases are envsim's own.
-_LEGACY_INFRASTRUCTURE_PHRASES = ("gave no valid reply in", "has no entry for these arguments")
+_LEGACY_INFRASTRUCTURE_PHRASES = ("gave no valid reply in",)
 
 
 def is_infrastructure_error(step: StepRecord) -> bool:

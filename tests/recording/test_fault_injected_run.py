@@ -33,7 +33,6 @@ KEY = "sk-test-fault-run"
 # What envsim writes when it (or a model behind it) fails: none of it may reach a training file.
 ENVSIM_ERROR_STRINGS = (
     "gave no valid reply",
-    "has no entry for these arguments",
     "the output does not match the tool's output_schema",
     "model failed",
     "gave up after",
