@@ -17,7 +17,7 @@ from typing import Any
 
 from envsim.canonical import stable_hash
 from envsim.config.loader import load_config
-from envsim.config.models import EnvironmentConfig, InferenceConfig, MultiTurnAttribute, SynthConfig
+from envsim.config.models import BatchConfig, EnvironmentConfig, InferenceConfig, MultiTurnAttribute, SynthConfig
 from envsim.config.paths import resolve_path
 from envsim.environments.catalog import EnvironmentSet
 from envsim.errors import ConfigError
@@ -176,6 +176,7 @@ async def run_config(
     trials: int | None = None,
     include_scripted: bool = False,
     processes: int | None = None,
+    batch: bool = False,
 ) -> RunSummary:
     """Run (or resume) a config into `out_dir` and write its dataset file; see `RunSummary`.
 
@@ -190,10 +191,21 @@ async def run_config(
 
     `processes` (default `remote_params.num_processes`) > 1 simulates in that many worker processes,
     each with its share of the open episodes and rate budgets; this process records (same output).
+
+    `batch` (or `inference_config.batch`) sends the model calls through the providers' batch APIs in
+    waves (docs/batch.md): the same bytes out for the same replies, at the batch price.
     """
     started = time.perf_counter()
     cfg, live = _prepare(config, overrides, num_samples, seed, model_override, trials)
+    if batch and (cfg.inference_config.batch is None or not cfg.inference_config.batch.enabled):
+        cfg.inference_config.batch = BatchConfig()
     count = process_count(cfg, processes)
+    if count > 1 and cfg.inference_config.batch is not None and cfg.inference_config.batch.enabled:
+        raise ConfigError(
+            "batch mode runs in one process: its episodes wait for batches, they need no CPU",
+            location="inference_config.batch",
+            hint="drop --processes / remote_params.num_processes, or run online",
+        )
     specs = live.specs(trials or 1, include_scripted=include_scripted, limit=num_samples) if live else None
     if out_dir is None:
         out_dir = default_out_dir(cfg.source_path or "envsim-run")
@@ -251,6 +263,7 @@ async def _run_episodes(
         seed=cfg.seed,
         models={role: sim.models[role].name for role in (*CONVERSATION_ROLES, "environment")},
     )
+    on_progress = _with_batch_notes(on_progress, sim.models)
     with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
         runner = Runner(
             specs if specs is not None else _specs(cfg),
@@ -276,6 +289,21 @@ async def _run_episodes(
     summary.evaluation = evaluation
     summary.infrastructure_error_episodes = infrastructure
     return summary
+
+
+def _with_batch_notes(on_progress: ProgressCallback | None, models: RoleModels) -> ProgressCallback | None:
+    """Batch runs: the progress display also shows waves, rows and batch states."""
+    from envsim.models.batch.waves import wave_models
+
+    waves = [wave for stack in models.stacks for wave in wave_models(stack)]
+    if on_progress is None or not waves:
+        return on_progress
+
+    def update(progress: RunProgress) -> None:
+        progress.notes = [wave.stats.describe(wave.name) for wave in waves]
+        on_progress(progress)
+
+    return update
 
 
 def process_count(config: SynthConfig, processes: int | None) -> int:
@@ -331,6 +359,7 @@ async def _build_simulation(
         cache_dir=cache_dir,
         no_cache=no_cache or not cache_setting.enabled,
         model_override=model_override,
+        batch_dir=run_path / "batch",
     )
     try:
         # Scenario runs take their attributes from the scenarios (ScenarioRun.attributes).

@@ -235,6 +235,9 @@ def run(
     processes: int | None = typer.Option(
         None, "--processes", help="Simulate in N worker processes (overrides remote_params.num_processes)."
     ),
+    batch: bool = typer.Option(
+        False, "--batch", help="Send model calls through the providers' batch APIs, in waves (half price, slow)."
+    ),
 ) -> None:
     """Simulate the config's conversations into a run directory (resumes an existing one).
 
@@ -269,6 +272,7 @@ def run(
                     trials=trials,
                     include_scripted=include_scripted,
                     processes=processes,
+                    batch=batch,
                 )
             )
     except KeyboardInterrupt:
@@ -355,6 +359,9 @@ def fake_server(
     handler: str | None = typer.Option(None, help="module:function computing replies (default: the mock model)."),
     api_key: str | None = typer.Option(None, help="Key clients must send (default: any key is accepted)."),
     fault: list[str] = typer.Option([], help="Inject faults, KIND=RATE (e.g. rate_limit=0.05); repeatable."),
+    batch_delay: float = typer.Option(0.0, help="Seconds a batch (OpenAI Batch / Anthropic Message Batches) takes."),
+    batch_expire_after: float | None = typer.Option(None, help="Batches not done after this many seconds expire."),
+    batch_fault: list[str] = typer.Option([], help="Fail batch rows, KIND=RATE (e.g. server_error=0.1)."),
 ) -> None:
     """Serve a fake OpenAI/Anthropic model endpoint, to run configs offline (Ctrl-C stops it).
 
@@ -375,9 +382,21 @@ def fake_server(
             api_key=api_key,
             faults=fault,
             announce=announce,
+            batch_delay=batch_delay,
+            batch_expire_after=batch_expire_after,
+            batch_faults=batch_fault,
         )
     except EnvsimError as exc:
         _print_user_error(exc)
+
+
+def _register_subcommands() -> None:
+    from envsim.cli_batch import batch_app
+
+    app.add_typer(batch_app, name="batch")
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -266,6 +266,25 @@ class CacheConfig(StrictModel):
     path: str | None = None  # default: .envsim_cache next to the run directory
 
 
+class BatchConfig(StrictModel):
+    """Batch mode (`inference_config.batch: true`, or `envsim run --batch`): the roles' model calls go
+    through the provider's batch API in waves (see docs/batch.md). Half the price, hours of latency."""
+
+    enabled: bool = True
+    # Roles whose calls are batched; the others stay online (e.g. keep `environment` online).
+    roles: list[Literal["planner", "user", "assistant", "environment", "attribute"]] = Field(
+        default_factory=lambda: ["planner", "user", "assistant", "environment", "attribute"]
+    )
+    collect_s: float = Field(default=0.5, gt=0)  # a wave is sent once no request came for this long
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)  # per request, failed and expired rows resubmitted
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
+
+
 class InferenceConfig(StrictModel):
     model: ModelSpec
     engine: str | None = None  # oumi puts the engine here; same meaning as model.engine
@@ -274,6 +293,7 @@ class InferenceConfig(StrictModel):
     roles: RoleModels = Field(default_factory=RoleModels)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     prices: dict[str, dict[str, float]] | None = None  # model -> {input, output, cache_read, cache_write} per 1M
+    batch: BatchConfig | None = None
 
     @model_validator(mode="after")
     def _one_engine(self) -> InferenceConfig:

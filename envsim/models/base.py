@@ -73,6 +73,7 @@ class Usage(BaseModel):
     cache_hits: int = 0  # responses served from envsim's response cache (no request made)
     retries: int = 0  # network/server errors retried by the model layer before a reply came
     validation_retries: int = 0  # re-asks after a reply that did not parse or validate
+    batch_requests: int = 0  # requests answered through a batch API (priced at the batch discount)
     cost_usd: float | None = None  # None = unknown model price; never a made-up figure
 
     def __add__(self, other: Usage) -> Usage:
@@ -90,6 +91,7 @@ class Usage(BaseModel):
             cache_hits=self.cache_hits + other.cache_hits,
             retries=self.retries + other.retries,
             validation_retries=self.validation_retries + other.validation_retries,
+            batch_requests=self.batch_requests + other.batch_requests,
             cost_usd=cost,
         )
 

@@ -78,6 +78,8 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 _SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 # Default prices only describe the providers' own APIs, not a local server that reuses a model name.
 _PROVIDER_HOSTS = {"api.openai.com", "api.anthropic.com"}
+# Batch APIs bill 50% of the online price (OpenAI Batch API, Anthropic Message Batches), cache tokens included.
+BATCH_DISCOUNT = 0.5
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
 
 
@@ -122,7 +124,10 @@ class PriceTable:
 
     def cost(self, model: str, usage: Usage) -> float | None:
         price = self.lookup(model)
-        return None if price is None else price.cost(usage)
+        if price is None:
+            return None
+        # A usage is priced per response, so it is either all batch or all online.
+        return price.cost(usage) * (BATCH_DISCOUNT if usage.batch_requests else 1.0)
 
 
 def _parse_price(model: str, spec: Mapping[str, float]) -> ModelPrice:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envsim.config.models import GenerationConfig, InferenceConfig, ModelSpec
+from envsim.config.models import BatchConfig, GenerationConfig, InferenceConfig, ModelSpec
 from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelResponse, ModelWrapper
 from envsim.models.breaker import BreakerRegistry, CircuitBreakerModel
 from envsim.models.cache import CachingModel, ResponseCache
@@ -51,6 +51,7 @@ def generation_params(generation: GenerationConfig) -> GenerationParams:
 
 ROLES = ("planner", "user", "assistant", "environment", "attribute")
 DEFAULT_CACHE_DIR = ".envsim_cache"
+DEFAULT_BATCH_DIR = "batch_work_dir"
 
 
 @dataclass
@@ -86,6 +87,23 @@ def wrap_model(provider: ChatModel, policies: ModelPolicies, endpoint: EndpointK
     return UsageTrackingModel(model, policies.tracker, policies.prices)
 
 
+def wrap_batch_model(provider: ChatModel, policies: ModelPolicies, batch: BatchConfig, work_dir: Path) -> ChatModel:
+    """Batch mode: usage -> cache -> batch waves. No limiter, retry or breaker: a batch API meters and
+    retries on its side, and failed rows are resubmitted by the batch task."""
+    from envsim.models.batch.waves import batch_wave_model
+
+    model: ChatModel = batch_wave_model(
+        provider,
+        work_dir,
+        collect_s=batch.collect_s,
+        poll_interval_s=batch.poll_interval_s,
+        max_attempts=batch.max_attempts,
+    )
+    if policies.cache is not None and policies.cache.enabled:
+        model = CachingModel(model, policies.cache)
+    return UsageTrackingModel(model, policies.tracker, policies.prices)
+
+
 def build_model_stack(
     model: ChatModel | ModelSpec | ModelRef | str,
     *,
@@ -93,6 +111,8 @@ def build_model_stack(
     policies: ModelPolicies | None = None,
     base_dir: str | Path | None = None,
     location: str = "inference_config.model",
+    batch: BatchConfig | None = None,
+    batch_dir: Path | None = None,
 ) -> ChatModel:
     """A ready-to-call model with every policy: from a provider instance, a config `ModelSpec` (its
     engine defaults to `inference_config.engine`), a `ModelRef` or a model string."""
@@ -109,6 +129,8 @@ def build_model_stack(
     else:
         ref = parse_model_string(model, location=location) if isinstance(model, str) else model
         provider = create_model(ref, base_dir=base_dir, timeout=timeout)
+    if batch is not None:
+        return wrap_batch_model(provider, policies, batch, batch_dir or Path(DEFAULT_BATCH_DIR))
     return wrap_model(provider, policies)
 
 
@@ -180,28 +202,39 @@ def build_role_models(
     cache_dir: str | Path | None = None,
     no_cache: bool = False,
     model_override: str | None = None,
+    batch_dir: Path | None = None,
 ) -> RoleModels:
     """A model per role: `config.roles.<role>` when set, else the default model, which is
     `model_override` (a model string, e.g. from `--model`) when given, else `config.model`.
 
     The response cache lives in `cache_dir`, else `config.cache.path` (relative to `base_dir`), else
-    `<base_dir>/.envsim_cache`; `no_cache` or `config.cache.enabled: false` turn it off."""
+    `<base_dir>/.envsim_cache`; `no_cache` or `config.cache.enabled: false` turn it off. With
+    `config.batch` enabled, the roles it lists call their models through batch waves (task state in
+    `batch_dir`)."""
     cache: ResponseCache | None = None
     if config.cache.enabled and not no_cache:
         cache = ResponseCache(_cache_directory(config, base_dir, cache_dir))
     policies = ModelPolicies.from_config(config, cache=cache)
-    stacks: dict[tuple[str, str, str | None], ChatModel] = {}
+    stacks: dict[tuple[str, str, str | None, bool], ChatModel] = {}
     models: dict[str, ChatModel] = {}
+    batch = config.batch if config.batch is not None and config.batch.enabled else None
     try:
         default = _default_model(config, model_override)
         for role in ROLES:
             override: ModelSpec | None = getattr(config.roles, role)
             spec: ModelSpec | ModelRef = override or default
             location = f"inference_config.roles.{role}" if override else _default_location(model_override)
-            identity = _identity(spec, config)
+            in_batch = batch is not None and role in batch.roles
+            identity = (*_identity(spec, config), in_batch)
             if identity not in stacks:
                 stacks[identity] = build_model_stack(
-                    spec, inference_config=config, policies=policies, base_dir=base_dir, location=location
+                    spec,
+                    inference_config=config,
+                    policies=policies,
+                    base_dir=base_dir,
+                    location=location,
+                    batch=batch if in_batch else None,
+                    batch_dir=batch_dir,
                 )
             models[role] = _RoleDefault(stacks[identity], role)
     except BaseException:

@@ -28,6 +28,7 @@ class _Sum:
     cache_hits: int = 0
     retries: int = 0
     validation_retries: int = 0
+    batch_requests: int = 0
     cost_usd: float | None = None
 
     def add(self, u: Usage) -> None:
@@ -39,6 +40,7 @@ class _Sum:
         self.cache_hits += u.cache_hits
         self.retries += u.retries
         self.validation_retries += u.validation_retries
+        self.batch_requests += u.batch_requests
         if u.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
 
@@ -52,6 +54,7 @@ class _Sum:
             cache_hits=self.cache_hits,
             retries=self.retries,
             validation_retries=self.validation_retries,
+            batch_requests=self.batch_requests,
             cost_usd=self.cost_usd,
         )
 

@@ -36,6 +36,8 @@ def format_tokens(usage: Usage) -> str:
         text += f" / {usage.cache_read_tokens:,} cache read"
     if usage.cache_hits:
         text += f" ({usage.cache_hits:,} cached replies)"
+    if usage.batch_requests:
+        text += f" ({usage.batch_requests:,} replies via batch APIs)"
     if usage.retries or usage.validation_retries:
         text += f" [{usage.retries:,} retried errors, {usage.validation_retries:,} re-asks]"
     return text
@@ -52,7 +54,7 @@ def progress_view(progress: RunProgress, title: str) -> RenderableType:
         + f"  |  {progress.episodes_per_min:,.1f} episodes/min"
     )
     spend = Text(f"tokens {format_tokens(progress.usage)}  |  cost {format_cost(progress.usage)}")
-    parts: list[RenderableType] = [head, bar, counts, spend]
+    parts: list[RenderableType] = [head, bar, counts, spend, *(Text(note) for note in progress.notes)]
     if progress.last_errors:
         parts.append(Text("last failure: " + progress.last_errors[-1][:300], style="yellow"))
     return Group(*parts)

@@ -71,6 +71,8 @@ class RunProgress:
     usage: Usage = field(default_factory=Usage)
     usage_by_role: dict[str, Usage] = field(default_factory=dict)
     last_errors: list[str] = field(default_factory=list)  # a few recent failure reasons
+    # Lines a display shows below the counts (e.g. "batch: wave 7, 112 rows in 1 batch in_progress").
+    notes: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> int:

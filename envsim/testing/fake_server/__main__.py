@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="the key clients must send (default: any key)")
     parser.add_argument("--fault", action="append", default=[], help="KIND=RATE, e.g. rate_limit=0.05")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429/529")
+    parser.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch takes to process")
+    parser.add_argument("--batch-expire-after", type=float, default=None, help="batches expire after this")
+    parser.add_argument("--batch-fault", action="append", default=[], help="batch rows: KIND=RATE")
     parser.add_argument("--exit-with-stdin", action="store_true", help="stop when stdin closes (parent gone)")
     args = parser.parse_args(argv)
     try:
@@ -32,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
             faults=args.fault,
             retry_after=args.retry_after,
             exit_with_stdin=args.exit_with_stdin,
+            batch_delay=args.batch_delay,
+            batch_expire_after=args.batch_expire_after,
+            batch_faults=args.batch_fault,
         )
     except EnvsimError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)

@@ -58,6 +58,9 @@ def serve(
     retry_after: float | None = 1.0,
     announce: Callable[[str], None] | None = None,
     exit_with_stdin: bool = False,
+    batch_delay: float = 0.0,
+    batch_expire_after: float | None = None,
+    batch_faults: list[str] | None = None,
 ) -> None:
     """Serve until interrupted (or, with `exit_with_stdin`, until stdin reaches EOF). `handler` is
     `module:function` (or `file.py:function`); default: MockModel."""
@@ -73,6 +76,9 @@ def serve(
         host=host,
         port=port,
         keep_log=False,  # a long-running server must not grow without bound
+        batch_delay=batch_delay,
+        batch_expire_after=batch_expire_after,
+        batch_faults=FaultPlan(rates=parse_fault_rates(batch_faults or [])),
     )
 
     async def main() -> None:

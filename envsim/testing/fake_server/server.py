@@ -34,6 +34,7 @@ from envsim.messages import Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.mock import MockModel
 from envsim.testing.fake_server import wire_anthropic, wire_openai
+from envsim.testing.fake_server.batch_api import BatchAPI
 from envsim.testing.fake_server.faults import FaultPlan, Latency, latency_seconds
 from envsim.testing.fake_server.http11 import DropConnection, HttpRequest, HttpResponse, HttpServer
 from envsim.testing.fake_server.wire_openai import WireError, dumps
@@ -79,6 +80,9 @@ class FakeModelServer:
         port: int = 0,
         keep_log: bool = True,
         simulate_prompt_cache: bool = True,
+        batch_delay: float = 0.0,
+        batch_expire_after: float | None = None,
+        batch_faults: FaultPlan | None = None,
     ) -> None:
         self._model: ChatModel | None = None
         self._fn: Handler | None = None
@@ -91,6 +95,14 @@ class FakeModelServer:
         self.log: list[RequestLogEntry] = []
         self.count = 0
         self._http = HttpServer(self._handle, host=host, port=port)
+        # Batch APIs (files, batches, message batches); rows are answered like online requests.
+        self.batch_faults = batch_faults or FaultPlan()
+        self.batches = BatchAPI(
+            self._answer_row,
+            processing_delay=batch_delay,
+            expire_after=batch_expire_after,
+            row_fault=self.batch_faults.pick,
+        )
         self._seen_prefixes: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -132,6 +144,7 @@ class FakeModelServer:
         return self
 
     async def stop(self) -> None:
+        await self.batches.aclose()
         await self._http.stop()
 
     async def __aenter__(self) -> FakeModelServer:
@@ -175,6 +188,7 @@ class FakeModelServer:
         fault_rates: dict[str, float] | None = None,
         retry_after: float | None = None,
         startup_timeout: float = 20.0,
+        batch_delay: float = 0.0,
     ) -> ServerProcess:
         """Run the server in a separate Python process (`python -m envsim.testing.fake_server`), so
         benchmarks measure the client without sharing its GIL. `handler` is a `module:function` string."""
@@ -188,6 +202,8 @@ class FakeModelServer:
             cmd += ["--fault", f"{kind}={rate}"]
         if retry_after is not None:
             cmd += ["--retry-after", str(retry_after)]
+        if batch_delay:
+            cmd += ["--batch-delay", str(batch_delay)]
         # stderr goes to a file: a pipe nobody reads would fill up and stall the server.
         errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by ServerProcess.stop
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -201,8 +217,10 @@ class FakeModelServer:
         index = self.count
         self.count += 1
         started, t0 = time.time(), time.perf_counter()
-        api = _ROUTES.get(http.path.rstrip("/") or "/")
         headers = {k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in http.headers.items()}
+        if self.batches.handles(http.path):
+            return await self._batch_route(http, index, headers, started)
+        api = _ROUTES.get(http.path.rstrip("/") or "/")
         entry = RequestLogEntry(index=index, path=http.path, api=api, headers=headers, started=started)
         if self.keep_log:
             self.log.append(entry)
@@ -214,6 +232,39 @@ class FakeModelServer:
         entry.status = response.status
         entry.duration = time.perf_counter() - t0
         return response
+
+    async def _batch_route(
+        self, http: HttpRequest, index: int, headers: dict[str, str], started: float
+    ) -> HttpResponse:
+        api = "anthropic" if "/messages/" in http.path else "openai"
+        entry = RequestLogEntry(index=index, path=http.path, api=f"{api}-batch", headers=headers, started=started)
+        if self.keep_log:
+            self.log.append(entry)
+        auth_error = self._check_auth(api, http.headers)
+        if auth_error:
+            entry.error, entry.status = auth_error, 401
+            wire = wire_anthropic if api == "anthropic" else wire_openai
+            return _json(401, wire.error_body(401, auth_error))
+        response = await self.batches.handle(http)
+        entry.status = response.status
+        return response
+
+    async def _answer_row(self, api: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """One batch row, answered like an online request: (status, the response body)."""
+        wire = wire_anthropic if api == "anthropic" else wire_openai
+        try:
+            request = wire.parse_request(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            return 400, wire.error_body(400, f"invalid request: {exc}")
+        try:
+            response = self._with_usage(await self._reply(request), request, body, api)
+        except Exception as exc:  # a handler bug: the row fails with the reason, like online
+            return 500, wire.error_body(500, f"fake server handler failed: {type(exc).__name__}: {exc}")
+        model = body.get("model", "fake")
+        if api == "anthropic":
+            forced = wire_anthropic.forced_tool(body)
+            return 200, wire_anthropic.render_response(response, model=model, index=0, forced=forced)
+        return 200, wire_openai.render_response(response, model=model, index=0)
 
     async def _answer(self, http: HttpRequest, api: str | None, entry: RequestLogEntry, arrived: float) -> HttpResponse:
         wire = wire_openai if api != "anthropic" else wire_anthropic
