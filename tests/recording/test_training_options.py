@@ -110,6 +110,8 @@ def test_drop_removes_a_failed_call_that_a_retry_replaced(tmp_path: Path, fmt: s
     text = json.dumps(row)
     assert trace.steps[0].error not in text and '"order": "A1"' not in text
     assert text.count("get_order") >= 1  # the successful retry is still there
+    report = export_traces([trace], tmp_path / "again.jsonl", fmt, ExportOptions(error_turns="drop"))
+    assert report.kept_with_tool_errors == 0  # nothing left to show
     clean = export_one(tmp_path, make_trace(), fmt, error_turns="drop")
     assert json.dumps(clean).replace("ep-0000-c0", "") == text.replace("ep-0000-c0", "")
 

@@ -19,7 +19,7 @@ from envsim.errors import EnvsimError
 from envsim.recording import jsonl
 from envsim.recording.clean import INFRASTRUCTURE_ERROR
 from envsim.recording.exporters.conversation import TrainingMessage, prepare_conversation
-from envsim.recording.exporters.filters import ExportOptions, has_tool_error, skip_reason
+from envsim.recording.exporters.filters import ExportOptions, skip_reason
 from envsim.recording.exporters.formats import EXPORT_FORMATS, ExportFormat, export_format
 from envsim.recording.exporters.hf import decode_hf_row
 from envsim.recording.run_dir import RunDirectory
@@ -31,7 +31,7 @@ class ExportReport:
     format: str = ""
     written: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> episodes left out
-    kept_with_tool_errors: int = 0  # written episodes that contain explicit tool error messages
+    kept_with_tool_errors: int = 0  # written episodes still showing a tool error (as {"error": ...})
     weighted_zero: int = 0  # assistant messages written with weight 0 (failed calls, `--error-turns weight0`)
     infrastructure_error_episodes: list[str] = field(default_factory=list)  # ids, for the user to look at
     path: Path | None = None
@@ -66,7 +66,7 @@ def export_traces(
                 continue
             assert record is not None
             report.written += 1
-            report.kept_with_tool_errors += has_tool_error(trace)
+            report.kept_with_tool_errors += any(item.tool_error for item in conversation)
             report.weighted_zero += sum(item.weight == 0 for item in conversation)
             yield jsonl.dumps_line(record)
 

@@ -41,6 +41,7 @@ from envsim.recording.trace import StepRecord, Trace
 class TrainingMessage:
     message: Message
     weight: Literal[0, 1] | None = None  # None: the format's default (trained when it is an assistant turn)
+    tool_error: bool = False  # a tool message stating a failed step's error
 
 
 def _droppable(step: StepRecord, steps: list[StepRecord]) -> bool:
@@ -149,6 +150,8 @@ def prepare_conversation(trace: Trace, options: ExportOptions, error_turns: Erro
         return UNPARSEABLE_ARGUMENTS  # every format writes arguments that must parse (OpenAI validates them)
     if options.split_parallel_calls:
         messages = split_parallel_calls(messages)
+    error_ids = {step.call_id for step in tool_errors(trace)}
+    shows_error = [m.role == "tool" and m.tool_call_id in error_ids for m in messages]
     weights: list[Literal[0, 1] | None] = [None] * len(messages)
     if error_turns == "weight0":
         for index, message in enumerate(messages):
@@ -158,4 +161,7 @@ def prepare_conversation(trace: Trace, options: ExportOptions, error_turns: Erro
         messages = alnum9_call_ids(messages)
     if options.reasoning == "drop":
         messages = [m.model_copy(update={"reasoning": None}) if m.reasoning else m for m in messages]
-    return [TrainingMessage(message, weight) for message, weight in zip(messages, weights, strict=True)]
+    return [
+        TrainingMessage(message, weight, error)
+        for message, weight, error in zip(messages, weights, shows_error, strict=True)
+    ]

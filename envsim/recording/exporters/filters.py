@@ -165,17 +165,3 @@ def invalid_calls(trace: Trace) -> set[str]:
         except ArgumentError:
             invalid.add(step.call_id)
     return invalid
-
-
-def has_tool_error(trace: Trace) -> bool:
-    return bool(tool_errors(trace))
-
-
-def has_unparseable_arguments(trace: Trace) -> bool:
-    for message in trace.messages:
-        for call in message.tool_calls or []:
-            try:
-                call.parsed_arguments()
-            except ValueError:
-                return True
-    return False
