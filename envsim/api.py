@@ -25,6 +25,7 @@ from envsim.event_loop import run_async
 from envsim.models.base import Usage
 from envsim.models.stack import RoleModels, build_role_models, generation_params
 from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
+from envsim.recording.clean import infrastructure_error_episodes
 from envsim.recording.dataset import DatasetReport
 from envsim.scenarios.attributes import AttributePipeline
 from envsim.scenarios.evaluation import Evaluation
@@ -55,6 +56,8 @@ class RunSummary:
     dataset_written: int = 0
     recent_errors: list[str] = field(default_factory=list)
     evaluation: Evaluation | None = None  # scenario runs: success per scenario and pass^k (evaluation.json)
+    # Successful episodes with an infrastructure error (envsim or a model failed in a step): in no dataset.
+    infrastructure_error_episodes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -276,6 +279,7 @@ async def _run_episodes(
         )
         progress = await runner.run()
         report = _write_dataset(cfg, run_dir)
+        infrastructure = report.skipped_infrastructure if report else infrastructure_error_episodes(run_dir.traces())
         status = run_dir.status()
         evaluation = None
         if live is not None and specs is not None:
@@ -285,6 +289,7 @@ async def _run_episodes(
     if specs is not None:
         summary.total = len(specs)
     summary.evaluation = evaluation
+    summary.infrastructure_error_episodes = infrastructure
     return summary
 
 

@@ -95,41 +95,82 @@ def show(
 @app.command()
 def export(
     run_dir: str = typer.Argument(..., help="A run directory (the --out of `envsim run`)."),
-    format: str = typer.Option(..., "--format", "-f", help="openai | hf | sharegpt"),
+    format: str = typer.Option(..., "--format", "-f", help="openai | hf | sharegpt | llamafactory | oumi"),
     out: str = typer.Option(..., "--out", "-o", help="The JSONL file to write."),
     include_failed: bool = typer.Option(False, "--include-failed", help="Keep failed episodes."),
     include_tool_errors: bool = typer.Option(
         False, "--include-tool-errors", help="Keep episodes with tool errors never recovered from."
     ),
     include_empty: bool = typer.Option(False, "--include-empty", help="Keep episodes with empty conversations."),
-    arguments: str = typer.Option("string", "--arguments", help="hf only: tool-call arguments as string | object."),
+    only_passing: bool = typer.Option(
+        False, "--only-passing", help="Keep only episodes whose expectation checks all passed."
+    ),
+    error_turns: str = typer.Option(
+        None, "--error-turns", help="weight0 | drop | keep (default: weight0 for openai, drop for the others)."
+    ),
+    reasoning: str = typer.Option("drop", "--reasoning", help="keep | drop the model's reasoning."),
+    split_parallel_calls: bool = typer.Option(
+        False, "--split-parallel-calls", help="One tool call per assistant turn (single-call chat templates)."
+    ),
+    call_ids: str = typer.Option("keep", "--call-ids", help="keep | alnum9 (9-character ids, Mistral templates)."),
+    arguments: str = typer.Option("object", "--arguments", help="hf only: tool-call arguments as object | string."),
+    check_template: str = typer.Option(
+        None, "--check-template", help="Render the export through this chat template (.jinja / tokenizer_config.json)."
+    ),
 ) -> None:
-    """Export a run as a training set (see docs/exports.md); prints what was written and what was left out."""
-    from rich.table import Table
+    """Export a run as a training set (see docs/exports.md); prints what was written and what was left out.
+
+    With --check-template, every written conversation is rendered through the template as transformers
+    would; exit code 1 when any fails to render.
+    """
+    import json
 
     from envsim.recording.exporters import ExportOptions, export_run
+    from envsim.recording.exporters.chat_template import check_template as render_all
+    from envsim.recording.exporters.chat_template import load_chat_template, rows_of_export
+    from envsim.recording.exporters.filters import ERROR_TURNS
+    from envsim.recording.exporters.llamafactory import dataset_info_entry
+    from envsim.recording.exporters.views import export_report_view, template_report_view, template_summary_lines
+
+    def one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise EnvsimError(f"{flag} must be one of {', '.join(allowed)}; got {value!r}")
 
     try:
-        if arguments not in ("string", "object"):
-            raise EnvsimError(f"--arguments must be 'string' or 'object', got {arguments!r}")
+        one_of("--arguments", arguments, ("object", "string"))
+        one_of("--reasoning", reasoning, ("keep", "drop"))
+        one_of("--call-ids", call_ids, ("keep", "alnum9"))
+        if error_turns is not None:
+            one_of("--error-turns", error_turns, ERROR_TURNS)
         options = ExportOptions(
             include_failed=include_failed,
             include_tool_errors=include_tool_errors,
             include_empty=include_empty,
+            only_passing=only_passing,
             arguments=arguments,  # type: ignore[arg-type]
+            error_turns=error_turns,  # type: ignore[arg-type]
+            reasoning=reasoning,  # type: ignore[arg-type]
+            split_parallel_calls=split_parallel_calls,
+            call_ids=call_ids,  # type: ignore[arg-type]
         )
+        template = load_chat_template(check_template) if check_template else None
         report = export_run(run_dir, out, format, options)
+        console.print(export_report_view(report))
+        if format == "llamafactory":
+            info_path = Path(out).with_name(f"{Path(out).stem}.dataset_info.json")
+            entry = json.dumps(dataset_info_entry(Path(out)), indent=2)
+            info_path.write_text(entry + "\n", encoding="utf-8")
+            console.print(f"LLaMA-Factory dataset_info.json entry (also in {info_path}):", soft_wrap=True)
+            console.print(entry, markup=False, highlight=False)
+        if template is not None:
+            checked = render_all(template, rows_of_export(out))
+            console.print(template_report_view(checked))
+            for line in template_summary_lines(checked):
+                console.print(line, soft_wrap=True)
+            if checked.failed:
+                raise typer.Exit(1)
     except EnvsimError as exc:
         _print_user_error(exc)
-    table = Table(title=f"export {format} -> {out}", title_justify="left")
-    table.add_column("episodes")
-    table.add_column("count", justify="right")
-    table.add_row("written", str(report.written))
-    if report.kept_with_tool_errors:
-        table.add_row("  of which keep explicit tool errors", str(report.kept_with_tool_errors))
-    for reason, count in report.skipped.items():
-        table.add_row(f"skipped: {reason}", str(count))
-    console.print(table)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -81,6 +81,10 @@ class Message(BaseModel):
     def to_openai(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, exclude={"reasoning"})
 
+    def with_reasoning(self, reasoning: str | None) -> Message:
+        """This message carrying the model's `reasoning` (kept in the trace, offered by exports)."""
+        return self if reasoning is None else self.model_copy(update={"reasoning": reasoning})
+
 
 class ToolSpec(BaseModel):
     """What a model is told about a tool. `output_schema` and `read_only` are envsim facts, not sent."""

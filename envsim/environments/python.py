@@ -81,19 +81,24 @@ class PythonEnvironment(ToolEnvironment):
         try:
             output = to_json_value(output, "the tool's output")
         except ValueError as exc:
-            return Outcome(error=str(exc))
+            return Outcome(error=str(exc), error_kind="infrastructure")
+        # From here on a problem is the tool code breaking its own contract (output_schema, state rule):
+        # no real backend would answer that, so it is an infrastructure error, never a training target.
         problem = self._output_problem(tool, output)
         if problem is not None:
-            return Outcome(error=problem)
+            return Outcome(error=problem, error_kind="infrastructure")
         if self._state is None:
             if isinstance(result, ToolResult) and result.state is not None:
-                return Outcome(error=f"tool {tool.name!r} returned a state, but environment {self.id!r} has no state")
+                return Outcome(
+                    error=f"tool {tool.name!r} returned a state, but environment {self.id!r} has no state",
+                    error_kind="infrastructure",
+                )
             return Outcome(output=output)
         if new_state is None:
             return Outcome(output=output)
         transition = propose_state(self._state, new_state, self.state_schema, read_only=tool.read_only)
         if not transition.ok:
-            return Outcome(error=transition.rejected)
+            return Outcome(error=transition.rejected, error_kind="infrastructure")
         return Outcome(output=output, patch=transition.patch, new_state=transition.state)
 
 

@@ -231,10 +231,13 @@ class AnthropicChatModel(ChatModel):
         texts: list[str] = []
         calls: list[ToolCall] = []
         structured: str | None = None
+        thoughts: list[str] = []
         for block in reply.content or []:
             kind = getattr(block, "type", None)
             if kind == "text":
                 texts.append(block.text)
+            elif kind == "thinking":  # extended thinking: kept apart from the answer (Message.reasoning)
+                thoughts.append(block.thinking)
             elif kind == "tool_use":
                 if forced_schema_tool is not None and block.name == forced_schema_tool:
                     structured = json.dumps(unwrap_input(block.input, request), ensure_ascii=False)
@@ -246,7 +249,9 @@ class AnthropicChatModel(ChatModel):
         if structured is not None and not calls:
             finish = "stop"
         return ModelResponse(
-            message=Message(role="assistant", content=content, tool_calls=calls or None),
+            message=Message(
+                role="assistant", content=content, tool_calls=calls or None, reasoning="".join(thoughts) or None
+            ),
             finish_reason=finish,
             usage=normalized_usage(reply.usage),
             model=reply.model or self.model,

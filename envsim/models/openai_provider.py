@@ -219,6 +219,8 @@ class OpenAIChatModel(ChatModel):
                 role="assistant",
                 content=content if content is not None else msg.get("refusal"),
                 tool_calls=calls or None,
+                # vLLM / DeepSeek / llama.cpp servers return the thinking apart from the answer
+                reasoning=msg.get("reasoning_content") or msg.get("reasoning") or None,
             )
             usage = normalized_usage(payload.get("usage"))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: pydantic's

@@ -3,6 +3,7 @@
 Exports live in `envsim.recording.exporters`.
 """
 
+from envsim.recording.clean import clean_problem, clean_traces
 from envsim.recording.dataset import DatasetReport, write_dataset
 from envsim.recording.manifest import RunManifest, redact_secrets
 from envsim.recording.run_dir import RunDirectory, load_trace
@@ -22,6 +23,8 @@ __all__ = [
     "StepRecord",
     "TerminationReason",
     "Trace",
+    "clean_problem",
+    "clean_traces",
     "load_trace",
     "redact_secrets",
     "verify_trace",

@@ -18,6 +18,7 @@ from rich.text import Text
 from envsim.errors import EnvsimError
 from envsim.messages import Message
 from envsim.models.base import Usage
+from envsim.recording.clean import infrastructure_error_episodes
 from envsim.recording.run_dir import RunDirectory
 from envsim.recording.status import RunState
 from envsim.recording.trace import EpisodeStatus, StepRecord, Trace
@@ -44,6 +45,12 @@ def _usage_text(usage: Usage) -> str:
     if usage.cost_usd is not None:
         text += f", ${usage.cost_usd:.4f}"
     return text
+
+
+def _infrastructure_text(episodes: list[str]) -> Text:
+    """The successful episodes kept out of every training set because envsim or a model failed in them."""
+    shown = ", ".join(episodes[:10]) + (f", ... ({len(episodes) - 10} more)" if len(episodes) > 10 else "")
+    return Text(f"{len(episodes)} episodes, not in any dataset or export: {shown}", style="yellow")
 
 
 def status_view(run: RunDirectory) -> RenderableType:
@@ -73,9 +80,13 @@ def status_view(run: RunDirectory) -> RenderableType:
 
     reasons: Counter[tuple[str, str]] = Counter()
     usage = Usage()
+    infrastructure: list[str] = []
     for trace in run.traces(include_failed=True):
         reasons[(trace.termination.value, trace.status.value)] += 1
         usage = usage + trace.total_usage
+        infrastructure += infrastructure_error_episodes([trace])
+    if infrastructure:
+        summary.add_row("infrastructure errors", _infrastructure_text(infrastructure))
     if reasons:
         table = Table(title="termination reasons", title_justify="left")
         table.add_column("reason")

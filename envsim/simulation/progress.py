@@ -111,6 +111,10 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("cost", format_cost(summary.usage))
     if summary.output_path is not None:
         table.add_row("dataset", f"{summary.output_path} ({summary.dataset_written} samples)")
+    if summary.infrastructure_error_episodes:
+        ids = summary.infrastructure_error_episodes
+        shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
+        table.add_row("infrastructure errors", Text(f"{len(ids)} episodes left out: {shown}", style="yellow"))
     table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
     for error in summary.recent_errors[-3:]:
         table.add_row("recent failure", Text(error[:300], style="yellow"))

@@ -92,12 +92,18 @@ def test_export_reports_written_and_skipped(run_dir: Path, tmp_path: Path) -> No
     out = tmp_path / "train.jsonl"
     result = runner.invoke(app, ["export", str(run_dir), "--format", "openai", "--out", str(out)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "written" in result.output and "skipped: failed" in result.output
-    assert "skipped: unrecovered_tool_error" in result.output
+    assert "written" in result.output and "left out: failed" in result.output
+    assert "left out: unrecovered_tool_error" in result.output
     assert len(out.read_text().splitlines()) == 1
 
     args = ["export", str(run_dir), "-f", "sharegpt", "-o", str(out), "--include-failed", "--include-tool-errors"]
     result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    # sharegpt drops failed calls by default: the unrecovered one cannot be removed coherently
+    assert len(out.read_text().splitlines()) == 2
+    assert "left out: error_turn_not_droppable" in result.output
+
+    result = runner.invoke(app, [*args, "--error-turns", "keep"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == 3
     assert "explicit tool errors" in result.output
@@ -107,7 +113,9 @@ def test_export_reports_written_and_skipped(run_dir: Path, tmp_path: Path) -> No
     ("extra", "message"),
     [
         (["--format", "csv"], "unknown export format 'csv'"),
-        (["--format", "hf", "--arguments", "dict"], "--arguments must be 'string' or 'object'"),
+        (["--format", "hf", "--arguments", "dict"], "--arguments must be one of object, string"),
+        (["--format", "hf", "--error-turns", "weight0"], "--error-turns weight0 needs per-message weights"),
+        (["--format", "openai", "--reasoning", "keep"], "the openai format has no field for the model's reasoning"),
     ],
 )
 def test_export_bad_options(run_dir: Path, tmp_path: Path, extra: list[str], message: str) -> None:

@@ -30,7 +30,7 @@ def test_openai_arguments_are_strings_and_tool_call_ids_match(tmp_path: Path) ->
     report = export_traces([trace], tmp_path / "o.jsonl", "openai")
     assert (report.written, report.skipped, report.kept_with_tool_errors) == (1, {}, 1)
     (row,) = read_jsonl(tmp_path / "o.jsonl")
-    assert set(row) == {"messages", "tools"}
+    assert set(row) == {"messages", "tools", "parallel_tool_calls"}
     calls = tool_calls_of(row)
     assert all(isinstance(c["function"]["arguments"], str) for c in calls)
     assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == original_calls(trace)
@@ -38,8 +38,13 @@ def test_openai_arguments_are_strings_and_tool_call_ids_match(tmp_path: Path) ->
     tool_msgs = [m for m in row["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_msgs] == call_ids
     assert all("name" not in m for m in tool_msgs)
-    # The recovered error is kept, stated as an error.
+    # The recovered error is kept as context, stated as an error; the failed call is not trained (weight 0).
     assert json.loads(tool_msgs[0]["content"]) == {"error": trace.steps[0].error}
+    weights = [
+        (m.get("tool_calls", [{}])[0].get("id"), m.get("weight")) for m in row["messages"] if m["role"] == "assistant"
+    ]
+    assert weights[0] == (trace.steps[0].call_id, 0)
+    assert all(weight is None for _, weight in weights[1:])
     assert row["tools"][1] == {
         "type": "function",
         "function": {
@@ -89,39 +94,24 @@ def test_sharegpt_parallel_calls_share_one_gpt_turn_and_one_tool_turn(tmp_path: 
 
 
 @pytest.mark.parametrize("arguments", ["string", "object"])
-def test_hf_rows_round_trip_to_chat_template_inputs(tmp_path: Path, arguments: str) -> None:
+def test_hf_rows_are_chat_template_inputs(tmp_path: Path, arguments: str) -> None:
     trace = make_trace()
     export_traces([trace], tmp_path / "h.jsonl", "hf", ExportOptions(arguments=arguments))
     (row,) = read_jsonl(tmp_path / "h.jsonl")
-    assert isinstance(row["tools"], str)
+    assert row["tools"] == [t.to_openai() for t in trace.tools]
     raw_args = tool_calls_of(row)[0]["function"]["arguments"]
-    assert isinstance(raw_args, str if arguments == "string" else dict)
-    assert all(set(m) == {"role", "content", "tool_calls", "tool_call_id", "name"} for m in row["messages"])
-    messages, tools = decode_hf_row(row)
-    assert tools == [t.to_openai() for t in trace.tools]
-    assert messages[2]["tool_calls"][0]["function"] == {"name": "get_order", "arguments": {"order_id": "A1"}}
-    assert messages[3] == {
+    assert raw_args == ('{"order_id": "A1"}' if arguments == "string" else {"order_id": "A1"})
+    assert row["messages"][1] == {"role": "user", "content": "Where is my order A1?"}
+    assert row["messages"][2]["content"] == ""  # a tool-call-only message: "" (Qwen3's template fails on null)
+    assert row["messages"][3] == {
         "role": "tool",
         "content": '{"order_id": "A1", "status": "late"}',
         "tool_call_id": trace.messages[3].tool_call_id,
         "name": "get_order",
     }
-
-
-def test_hf_export_loads_with_datasets(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
-    traces = [make_trace("ep-1"), make_trace("ep-2", sample_index=1, tool_error="recovered")]
-    export_traces(traces, tmp_path / "h.jsonl", "hf")
-    loaded = datasets.load_dataset(
-        "json", data_files=str(tmp_path / "h.jsonl"), split="train", cache_dir=str(tmp_path / "cache")
-    )
-    assert loaded.num_rows == 2
-    for row, trace in zip(loaded, traces, strict=True):
-        messages, tools = decode_hf_row(row)
-        # No struct merging: each call keeps exactly its own arguments, each tool its own schema.
-        calls = [(c["function"]["name"], c["function"]["arguments"]) for m in messages for c in m.get("tool_calls", [])]
-        assert calls == original_calls(trace)
-        assert tools == [t.to_openai() for t in trace.tools]
+    messages, tools = decode_hf_row(row)
+    assert tools == [t.to_openai() for t in trace.tools]
+    assert messages[2]["tool_calls"][0]["function"] == {"name": "get_order", "arguments": {"order_id": "A1"}}
 
 
 def test_default_filters_count_each_reason(tmp_path: Path) -> None:
@@ -161,10 +151,9 @@ def test_inconsistent_and_unparseable_calls_are_skipped(tmp_path: Path) -> None:
     bad_args.messages[2].tool_calls[0] = call.model_copy(
         update={"function": call.function.model_copy(update={"arguments": "{oops"})}
     )
-    report = export_traces([orphan, bad_args], tmp_path / "s.jsonl", "sharegpt")
-    assert report.skipped == {"inconsistent_tool_calls": 1, "unparseable_arguments": 1}
-    # openai keeps raw argument strings, so the second one is fine there
-    assert export_traces([bad_args], tmp_path / "o.jsonl", "openai").written == 1
+    for fmt in ("sharegpt", "openai", "hf"):
+        report = export_traces([orphan, bad_args], tmp_path / "s.jsonl", fmt)
+        assert report.skipped == {"inconsistent_tool_calls": 1, "unparseable_arguments": 1}, fmt
 
 
 def test_export_run_reads_failures_too_and_rejects_unknown_format(tmp_path: Path) -> None:

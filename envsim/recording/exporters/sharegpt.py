@@ -5,7 +5,8 @@
 The system value ends with the tools as JSON inside <tools></tools>; a gpt turn that calls tools holds its
 text (if any) then one <tool_call>{"name": ..., "arguments": {...}}</tool_call> block per call; consecutive
 tool results form one tool turn of <tool_response>{"name": ..., "content": ...}</tool_response> blocks.
-A failed step's content is {"error": "..."}.
+A failed step's content is {"error": "..."}. With `--reasoning keep`, a gpt turn starts with the model's
+reasoning in a `<think>...</think>` block (the convention of Hermes-style reasoning models).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from envsim.recording.exporters.filters import ExportOptions, training_messages
+from envsim.recording.exporters.conversation import TrainingMessage
+from envsim.recording.exporters.filters import ExportOptions
 from envsim.recording.trace import Trace
 
 TOOLS_PREAMBLE = (
@@ -39,8 +41,12 @@ def _as_json(content: str | None) -> Any:
         return content or ""
 
 
-def sharegpt_record(trace: Trace, options: ExportOptions) -> dict[str, Any]:
-    messages = training_messages(trace)
+def think_block(reasoning: str | None) -> str | None:
+    return f"<think>\n{reasoning.strip()}\n</think>" if reasoning and reasoning.strip() else None
+
+
+def sharegpt_record(trace: Trace, conversation: list[TrainingMessage], options: ExportOptions) -> dict[str, Any]:
+    messages = [item.message for item in conversation]
     tool_names = {call.id: call.name for m in messages for call in (m.tool_calls or [])}
     turns: list[dict[str, str]] = []
     system_text = (messages[0].content or "") if messages and messages[0].role == "system" else ""
@@ -60,7 +66,7 @@ def sharegpt_record(trace: Trace, options: ExportOptions) -> dict[str, Any]:
             else:
                 turns.append({"from": "tool", "value": block})
             continue
-        parts = [message.content] if message.content else []
+        parts = [part for part in (think_block(message.reasoning), message.content) if part]
         for call in message.tool_calls or []:
             payload = _dumps({"name": call.name, "arguments": call.parsed_arguments()})
             parts.append(f"<tool_call>\n{payload}\n</tool_call>")

@@ -99,6 +99,8 @@ def _response_format(fmt: Any) -> tuple[dict[str, Any] | None, str | None]:
 def render_response(response: ModelResponse, *, model: str, index: int, bad_tool_args: bool = False) -> dict[str, Any]:
     message = response.message
     wire_message: dict[str, Any] = {"role": "assistant", "content": message.content, "refusal": None}
+    if message.reasoning:
+        wire_message["reasoning_content"] = message.reasoning  # as vLLM's reasoning parsers return it
     if message.tool_calls:
         wire_message["tool_calls"] = [
             {
