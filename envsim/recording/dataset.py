@@ -9,7 +9,8 @@ Only clean episodes are written (`envsim.recording.clean`): failed ones and thos
 error are counted instead. Every message has a `content` key (null on an assistant message that only
 calls tools), as the OpenAI wire format and oumi's loaders expect.
 `passthrough` (the config's `passthrough_attributes`) keeps exactly the named keys, in that order (and
-oumi's bracket paths such as `examples[0].field`, under that name); None keeps everything. Name the conversation id (and `{id}_plan`) to keep them when filtering.
+oumi's bracket paths such as `examples[0].field`, under that name); None keeps everything. Name the
+conversation id (and `{id}_plan`) to keep them when filtering.
 """
 
 from __future__ import annotations

@@ -41,11 +41,15 @@ async def test_a_batch_run_writes_the_bytes_an_online_run_writes(tmp_path: Path,
         model = f"{provider}:fake-model@{url}"
         common = dict(model_override=model, num_samples=3, no_cache=True)
         online = await run_config(
-            config, out_dir=tmp_path / "online", overrides=[f"output_path={tmp_path / 'online.jsonl'}"], **common
+            # Separate parents: each run has its own tool cache (.envsim_cache beside the run directory).
+            config,
+            out_dir=tmp_path / "on" / "online",
+            overrides=[f"output_path={tmp_path / 'online.jsonl'}"],
+            **common,
         )
         batched = await run_config(
             config,
-            out_dir=tmp_path / "batch",
+            out_dir=tmp_path / "b" / "batch",
             overrides=[f"output_path={tmp_path / 'batch.jsonl'}", *FAST],
             batch=True,
             **common,
@@ -53,10 +57,11 @@ async def test_a_batch_run_writes_the_bytes_an_online_run_writes(tmp_path: Path,
         batch_requests = [e for e in server.log if e.api and e.api.endswith("-batch")]
     assert online.ok and batched.ok
     assert (tmp_path / "online.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
-    assert _strip_timing(tmp_path / "online" / "traces.jsonl") == _strip_timing(tmp_path / "batch" / "traces.jsonl")
+    online_traces = _strip_timing(tmp_path / "on" / "online" / "traces.jsonl")
+    assert online_traces == _strip_timing(tmp_path / "b" / "batch" / "traces.jsonl")
     assert batched.usage.batch_requests == online.usage.requests > 0
     assert batch_requests  # the replies really came through the batch API
-    tasks = list((tmp_path / "batch" / "batch").glob("*/task.json"))
+    tasks = list((tmp_path / "b" / "batch" / "batch").glob("*/task.json"))
     parts = [p for t in tasks for p in json.loads(t.read_text())["parts"]]
     # Waves: several episodes' requests share one batch.
     assert len(parts) < batched.usage.batch_requests
