@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.pipeline import AttributePipeline
 from envsim.canonical import stable_hash
 from envsim.config.loader import load_config
 from envsim.config.models import BatchConfig, EnvironmentConfig, InferenceConfig, MultiTurnAttribute, SynthConfig
@@ -27,7 +28,6 @@ from envsim.models.stack import RoleModels, build_role_models, generation_params
 from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
 from envsim.recording.clean import infrastructure_error_episodes
 from envsim.recording.dataset import DatasetReport
-from envsim.scenarios.attributes import AttributePipeline
 from envsim.scenarios.evaluation import Evaluation
 from envsim.scenarios.live import ScenarioRun, evaluate_run, is_scenario_catalog_file, write_evaluation
 from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode

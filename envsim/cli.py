@@ -185,7 +185,7 @@ def validate(
     """
     from rich.text import Text
 
-    import envsim.scenarios.attributes  # noqa: F401  (registers the attribute checks with the loader)
+    import envsim.attributes.pipeline  # noqa: F401  (registers the attribute checks with the loader)
     from envsim.config.loader import load_config_or_catalog
     from envsim.config.overrides import split_seed_style_args
     from envsim.config.summary import build_summary, render_summary

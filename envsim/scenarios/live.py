@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.pipeline import SampleAttributes
 from envsim.canonical import stable_hash
 from envsim.config.models import (
     InferenceConfig,
@@ -34,7 +35,6 @@ from envsim.config.yaml_source import read_yaml
 from envsim.errors import ConfigError, ConfigErrors
 from envsim.recording import jsonl
 from envsim.recording.trace import Trace
-from envsim.scenarios.attributes import SampleAttributes
 from envsim.scenarios.catalog import LoadedCatalog, Scenario, default_state_env, load_catalog
 from envsim.scenarios.evaluation import Evaluation, evaluate_traces
 from envsim.scenarios.expectations import evaluate_expectations

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.pipeline import SampleAttributes
 from envsim.canonical import canonical_json, stable_hash
 from envsim.config.models import EnvironmentConfig, EnvironmentType
 from envsim.environments.base import StepContext
@@ -36,7 +37,6 @@ from envsim.messages import Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.recording import RunDirectory, RunManifest
 from envsim.recording.trace import EpisodeStatus, TerminationReason, Trace
-from envsim.scenarios.attributes import SampleAttributes
 from envsim.scenarios.catalog import LoadedCatalog, Scenario, ScriptToolCall, default_state_env, load_catalogs
 from envsim.scenarios.evaluation import failure_reason, trace_passed
 from envsim.scenarios.expectations import evaluate_expectations

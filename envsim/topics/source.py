@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.sources.pool import SourcePool
 from envsim.config.models import TopicSource
 from envsim.errors import ConfigError
-from envsim.scenarios.sources.pool import SourcePool
 from envsim.templating import TemplateNode
 from envsim.topics.model import load_topic_model
 

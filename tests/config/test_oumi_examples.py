@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import envsim.scenarios.attributes  # noqa: F401  (registers the attribute checks with the loader)
+import envsim.attributes.pipeline  # noqa: F401  (registers the attribute checks with the loader)
 from envsim.api import run_config
 from envsim.config.loader import load_config
 from envsim.config.summary import build_summary

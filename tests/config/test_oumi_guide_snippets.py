@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-import envsim.scenarios.attributes  # noqa: F401  (registers the attribute checks with the loader)
+import envsim.attributes.pipeline  # noqa: F401  (registers the attribute checks with the loader)
 from envsim.config.loader import load_config
 from envsim.errors import ConfigErrors
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from envsim.attributes.sources.datasets import load_dataset
+from envsim.attributes.sources.documents import load_documents
+from envsim.attributes.sources.xlsx_file import read_xlsx
 from envsim.config.models import DatasetSource, DocumentSource
 from envsim.errors import DataError
-from envsim.scenarios.sources.datasets import load_dataset
-from envsim.scenarios.sources.documents import load_documents
-from envsim.scenarios.sources.xlsx_file import read_xlsx
 
 datasets = pytest.importorskip("datasets", reason="hf: sources need the datasets package")
 

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from envsim.attributes.postprocessing import postprocess
 from envsim.config.models import GeneratedAttribute
 from envsim.errors import OutputValidationError
 from envsim.messages import Message
 from envsim.models.base import ChatModel, GenerationParams, ModelRequest, RequestContext, Usage
 from envsim.models.parsers import SchemaParser
 from envsim.models.typed_call import TypedOutputError, ValidationRetryPolicy, ask_typed
-from envsim.scenarios.postprocessing import postprocess
 from envsim.templating import render
 
 ATTRIBUTE_ROLE = "attribute"

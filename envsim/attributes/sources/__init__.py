@@ -6,11 +6,11 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from envsim.attributes.sources.datasets import load_dataset
+from envsim.attributes.sources.documents import load_documents
+from envsim.attributes.sources.pool import SourcePool
 from envsim.config.models import DocumentSource, ExampleSource, StrategyParams, TopicModelConfig, TopicSource
 from envsim.errors import ConfigError, DataError, EnvsimError
-from envsim.scenarios.sources.datasets import load_dataset
-from envsim.scenarios.sources.documents import load_documents
-from envsim.scenarios.sources.pool import SourcePool
 
 
 def load_sources(

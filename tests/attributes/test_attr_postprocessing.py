@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from envsim.attributes.postprocessing import postprocess
 from envsim.config.models import PostprocessingParams
 from envsim.errors import OutputValidationError
-from envsim.scenarios.postprocessing import postprocess
 
 
 def run(text: str, **params: Any) -> str:

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 from scipy.stats import chisquare
 
+from envsim.attributes.sampling import AttributeSampler
 from envsim.config.models import AttributeCombination, SampledAttribute
 from envsim.errors import ConfigError
-from envsim.scenarios.sampling import AttributeSampler
 
 
 def attribute(attr_id: str, rates: dict[str, float | None]) -> SampledAttribute:

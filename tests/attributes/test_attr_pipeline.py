@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from envsim.attributes.pipeline import AttributePipeline, SampleAttributes
 from envsim.config.models import SynthConfig
 from envsim.errors import ConfigError, OutputValidationError
 from envsim.messages import Message
 from envsim.models.base import ModelRequest, ModelResponse, Usage
-from envsim.scenarios.attributes import AttributePipeline, SampleAttributes
 from envsim.testing import FunctionModel
 
 MakeConfig = Callable[..., SynthConfig]

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from envsim.attributes.pipeline import AttributePipeline, validate_attribute_graph
 from envsim.config.models import SynthConfig
 from envsim.errors import ConfigError, ConfigErrors
-from envsim.scenarios.attributes import AttributePipeline, validate_attribute_graph
 from envsim.testing import ScriptedModel
 
 MakeConfig = Callable[..., SynthConfig]

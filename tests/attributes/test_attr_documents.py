@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from envsim.attributes.sources import load_sources
+from envsim.attributes.sources.segmentation import segment
 from envsim.config.models import StrategyParams
 from envsim.errors import ConfigError, DataError
-from envsim.scenarios.sources import load_sources
-from envsim.scenarios.sources.segmentation import segment
 
 
 def load(tmp_path: Path, **source: Any) -> Any:

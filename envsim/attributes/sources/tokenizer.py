@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from envsim.attributes.sources.optional import require
 from envsim.errors import DataError
-from envsim.scenarios.sources.optional import require
 
 OUMI_DEFAULT_TOKENIZER = "openai-community/gpt2"
 

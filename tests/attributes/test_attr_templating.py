@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envsim.scenarios.sampling import SampledValue
+from envsim.attributes.sampling import SampledValue
 from envsim.templating import TemplateError, find_placeholders, render
 
 TONE = SampledValue("tone", "Tone", "How the customer sounds", "angry", "Angry", "Raises their voice")

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.sources.optional import require
+from envsim.attributes.sources.pool import to_json_value
 from envsim.config.models import DatasetSource
 from envsim.errors import DataError
-from envsim.scenarios.sources.optional import require
-from envsim.scenarios.sources.pool import to_json_value
 
 HF_PREFIX = "hf:"
 

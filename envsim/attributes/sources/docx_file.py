@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from envsim.attributes.sources.optional import require
 from envsim.errors import DataError
-from envsim.scenarios.sources.optional import require
 
 
 def read_docx(path: Path) -> str:

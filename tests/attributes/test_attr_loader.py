@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import envsim.scenarios.attributes  # noqa: F401  (registers the attribute validator)
+import envsim.attributes.pipeline  # noqa: F401  (registers the attribute validator)
 from envsim.config.loader import load_config
 from envsim.errors import ConfigError, ConfigErrors
 

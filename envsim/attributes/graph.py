@@ -17,12 +17,12 @@ from typing import Any
 
 import networkx as nx
 
+from envsim.attributes.generation import output_names
+from envsim.attributes.sampling import SAMPLED_FIELDS
+from envsim.attributes.sources.pool import SourcePool
+from envsim.attributes.transforms import missing_template_field, transform_templates
 from envsim.config.models import StrategyParams
 from envsim.errors import ConfigError
-from envsim.scenarios.generation import output_names
-from envsim.scenarios.sampling import SAMPLED_FIELDS
-from envsim.scenarios.sources.pool import SourcePool
-from envsim.scenarios.transforms import missing_template_field, transform_templates
 from envsim.simulation.runtime_placeholders import RUNTIME_PLACEHOLDERS
 from envsim.templating import Placeholder, find_placeholders
 

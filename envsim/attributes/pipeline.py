@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.generation import generate_attribute
+from envsim.attributes.graph import AttributeGraph, ProducerKind, build_graph
+from envsim.attributes.sampling import AttributeSampler, SampledValue, make_value
+from envsim.attributes.sources import SourcePool, load_sources
+from envsim.attributes.transforms import apply_transform
 from envsim.config.models import SampledAttribute, StrategyParams, SynthConfig
 from envsim.errors import ConfigError, ConfigErrors, DataError, EnvsimError
 from envsim.models.base import ChatModel, GenerationParams, Usage
 from envsim.models.stack import generation_params
-from envsim.scenarios.generation import generate_attribute
-from envsim.scenarios.graph import AttributeGraph, ProducerKind, build_graph
-from envsim.scenarios.sampling import AttributeSampler, SampledValue, make_value
-from envsim.scenarios.sources import SourcePool, load_sources
-from envsim.scenarios.transforms import apply_transform
 from envsim.templating import TemplateNode, render
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from envsim.attributes.sources import load_sources
 from envsim.config.models import StrategyParams
 from envsim.errors import ConfigError, DataError
-from envsim.scenarios.sources import load_sources
 
 ROWS = [{"q": "Where is my order?", "a": "Shipped."}, {"q": "Refund?", "a": "Within 30 days."}]
 

@@ -11,16 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.sources.docx_file import read_docx
+from envsim.attributes.sources.files import expand_paths
+from envsim.attributes.sources.html_file import read_html
+from envsim.attributes.sources.pdf_file import read_pdf
+from envsim.attributes.sources.pool import SourcePool
+from envsim.attributes.sources.segmentation import segment
+from envsim.attributes.sources.text_file import read_text
+from envsim.attributes.sources.tokenizer import OUMI_DEFAULT_TOKENIZER, load_tokenizer, segment_tokens
 from envsim.config.models import DocumentSource, SegmentationParams, SegmentationStrategy
 from envsim.errors import DataError
-from envsim.scenarios.sources.docx_file import read_docx
-from envsim.scenarios.sources.files import expand_paths
-from envsim.scenarios.sources.html_file import read_html
-from envsim.scenarios.sources.pdf_file import read_pdf
-from envsim.scenarios.sources.pool import SourcePool
-from envsim.scenarios.sources.segmentation import segment
-from envsim.scenarios.sources.text_file import read_text
-from envsim.scenarios.sources.tokenizer import OUMI_DEFAULT_TOKENIZER, load_tokenizer, segment_tokens
 
 DocumentReader = Callable[[Path], str]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from envsim.attributes.generation import generate_attribute, output_names
+from envsim.attributes.sampling import SampledValue
 from envsim.config.models import GeneratedAttribute
 from envsim.errors import OutputValidationError
 from envsim.models.base import GenerationParams
-from envsim.scenarios.generation import generate_attribute, output_names
-from envsim.scenarios.sampling import SampledValue
 from envsim.testing import ScriptedModel, ScriptStep
 
 TONE = SampledValue("tone", "Tone", "", "calm", "Calm", "Speaks slowly")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.sources.optional import require
+from envsim.attributes.sources.pool import to_json_value
 from envsim.errors import DataError
-from envsim.scenarios.sources.optional import require
-from envsim.scenarios.sources.pool import to_json_value
 
 
 def read_parquet(path: Path) -> list[dict[str, Any]]:

@@ -11,16 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from envsim.attributes.sources.delimited_file import read_delimited
+from envsim.attributes.sources.files import expand_paths
+from envsim.attributes.sources.hf_dataset import is_hf_path, read_hf_rows
+from envsim.attributes.sources.json_file import read_json
+from envsim.attributes.sources.jsonl_file import read_jsonl
+from envsim.attributes.sources.parquet_file import read_parquet
+from envsim.attributes.sources.pool import SourcePool
+from envsim.attributes.sources.xlsx_file import read_xlsx
 from envsim.config.models import DatasetSource
 from envsim.errors import DataError
-from envsim.scenarios.sources.delimited_file import read_delimited
-from envsim.scenarios.sources.files import expand_paths
-from envsim.scenarios.sources.hf_dataset import is_hf_path, read_hf_rows
-from envsim.scenarios.sources.json_file import read_json
-from envsim.scenarios.sources.jsonl_file import read_jsonl
-from envsim.scenarios.sources.parquet_file import read_parquet
-from envsim.scenarios.sources.pool import SourcePool
-from envsim.scenarios.sources.xlsx_file import read_xlsx
 
 RowReader = Callable[[Path], list[dict[str, Any]]]
 

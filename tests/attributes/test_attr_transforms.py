@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from envsim.attributes.sampling import SampledValue
+from envsim.attributes.transforms import apply_transform, missing_template_field
 from envsim.config.models import TransformedAttribute
-from envsim.scenarios.sampling import SampledValue
-from envsim.scenarios.transforms import apply_transform, missing_template_field
 
 VALUES = {"tone": SampledValue("tone", "Tone", "", "calm", "Calm", "slow"), "q": "Where is it?"}
 

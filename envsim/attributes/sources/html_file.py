@@ -6,7 +6,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from envsim.scenarios.sources.text_file import read_text
+from envsim.attributes.sources.text_file import read_text
 
 _INVISIBLE = {"script", "style", "head", "template", "noscript"}
 _BLOCKS = {
