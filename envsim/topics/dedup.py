@@ -3,24 +3,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-_NON_WORD = re.compile(r"[^\w]+")
-
-
-def normalize(text: str) -> str:
-    return _NON_WORD.sub(" ", text.casefold()).strip()
-
-
-def shingles(text: str, n: int = 3) -> frozenset[str]:
-    norm = normalize(text)
-    return frozenset(norm[i : i + n] for i in range(max(1, len(norm) - n + 1)))
-
-
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
+from envsim.text_similarity import char_ngrams, jaccard, normalized
 
 
 @dataclass
@@ -33,10 +19,10 @@ class NearDuplicateFilter:
 
     def check(self, text: str) -> int | None:
         """The index of the kept text this one duplicates, or None (and then it is kept)."""
-        norm = normalize(text)
+        norm = normalized(text)
         if norm in self._exact:
             return self._exact[norm]
-        grams = shingles(text)
+        grams = char_ngrams(text)
         for index, (_, other) in enumerate(self._kept):
             if jaccard(grams, other) >= self.threshold:
                 return index
@@ -49,5 +35,6 @@ def duplicate_topics(paths: Iterable[list[str]]) -> list[tuple[str, int]]:
     """Leaf topics that occur under more than one path: (topic, count)."""
     counts: dict[str, int] = {}
     for path in paths:
-        counts[normalize(path[-1])] = counts.get(normalize(path[-1]), 0) + 1
+        key = normalized(path[-1])
+        counts[key] = counts.get(key, 0) + 1
     return sorted((topic, count) for topic, count in counts.items() if count > 1)

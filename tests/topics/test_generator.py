@@ -26,6 +26,18 @@ def _topics(request: ModelRequest) -> list[str]:
     return [re.sub(r"^\d+\. ", "", line).split(" -> ")[-1] for line in block.splitlines() if line.strip()]
 
 
+_OPENERS = [
+    "Why does rain fall in",
+    "How should a beginner plan for",
+    "What gear do climbers pack regarding",
+    "Which museums stay open despite",
+    "When is sunrise photography best during",
+    "Where can families picnic given",
+    "Could you compare forecasts about",
+    "Is it safe to kayak through",
+]
+
+
 def example_model(
     style: str = "basic", *, bad: set[int] = frozenset(), calls: list[int] | None = None
 ) -> FunctionModel:
@@ -38,7 +50,8 @@ def example_model(
         for topic in _topics(request):
             number = counter["n"]
             counter["n"] += 1
-            question = f"Question {number} about {topic}?"
+            # Distinct wording per example: the near-duplicate filter is on by default.
+            question = f"{_OPENERS[number % len(_OPENERS)]} {topic}?"
             if number in bad:
                 examples.append({"question": question})  # the answer is missing
             elif style == "basic":
@@ -80,7 +93,7 @@ async def test_events_dataset_and_failures(tmp_path: Path) -> None:
     assert isinstance(dataset, GeneratedDataset) and len(dataset) == 5
     assert dataset.samples[0]["messages"][0] == {
         "role": "user",
-        "content": "Question 0 about Weather / part 0 / part 0?",
+        "content": "Why does rain fall in Weather / part 0 / part 0?",
     }
     summary = generator.summarize_failures()
     assert summary["total_failures"] == 1 and summary["failure_types"] == {"validation": 1}
