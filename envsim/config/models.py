@@ -40,6 +40,8 @@ class ToolConfig(StrictModel):
     default_output: Any = None
     # python environments: "package.module:function"
     handler: str | None = None
+    # python environments: seconds one call may take (None: the environment's timeout_s)
+    timeout_s: float | None = Field(default=None, gt=0)
 
 
 class StateParams(StrictModel):
@@ -67,6 +69,7 @@ class EnvironmentConfig(StrictModel):
     include_history: bool = False  # synthetic stateless: show the conversation so far
     max_attempts: int = Field(default=3, ge=1)  # synthetic: re-asks on invalid output / rejected patch
     module: str | None = None  # python: import this module so its @tool registrations are found
+    timeout_s: float = Field(default=30.0, gt=0)  # python: seconds a tool call may take (per tool: tools[].timeout_s)
     tools: list[ToolConfig] = Field(default_factory=list)
 
     @model_validator(mode="before")

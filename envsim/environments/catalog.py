@@ -10,7 +10,6 @@ Definitions are reusable; every `build` gives new instances with their own state
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from envsim.environments.arguments import parse_raw_arguments, unknown_tool_mess
 from envsim.environments.base import Environment, StepContext, StepResult
 from envsim.environments.deterministic import DeterministicEnvironment
 from envsim.environments.python import PythonEnvironment, python_tools_from_config
-from envsim.environments.state import PatchError, apply_patch
+from envsim.environments.shared_states import shared_initial_state
+from envsim.environments.state_tree import SharedState
 from envsim.environments.synthetic import SyntheticEnvironment
 from envsim.environments.tool_cache import open_tool_cache
 from envsim.errors import ConfigError
@@ -90,8 +90,8 @@ class EnvironmentSet:
         for config in selected:
             index = defined.index(config.id)
             try:
-                state = _initial_state(config, overrides.get(config.id))
-                environments.append(_build_one(config, state, model, base_dir, cache_dir, generation))
+                state, patch = _initial_state(config, overrides.get(config.id))
+                environments.append(_build_one(config, state, patch, model, base_dir, cache_dir, generation))
             except ConfigError as exc:
                 if exc.location is None:
                     exc.location = f"environments[{index}]"
@@ -150,28 +150,29 @@ def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
     )
 
 
-def _initial_state(config: EnvironmentConfig, override: StateOverride | None) -> dict[str, Any] | None:
-    base = copy.deepcopy(config.state_params.initial_state) if config.state_params is not None else None
-    if override is None:
-        return base
-    if base is None:
-        raise ConfigError(
-            f"an initial state was given for environment {config.id!r}, which has no state",
-            hint="remove the override, or add state_params to the environment",
-        )
+def _initial_state(
+    config: EnvironmentConfig, override: StateOverride | None
+) -> tuple[SharedState | None, list[dict[str, Any]] | None]:
+    """The shared state an instance starts from, and the JSON Patch over it (a patch override).
+
+    The catalog's state is copied, hashed and validated once per process and shared (O(1) per episode);
+    a full-state override is a new shared state (O(its size))."""
+    if config.state_params is None:
+        if override is not None:
+            raise ConfigError(
+                f"an initial state was given for environment {config.id!r}, which has no state",
+                hint="remove the override, or add state_params to the environment",
+            )
+        return None, None
     if isinstance(override, dict):
-        return copy.deepcopy(override)
-    try:
-        return apply_patch(base, override)
-    except PatchError as exc:
-        raise ConfigError(
-            f"the initial-state patch for environment {config.id!r} does not apply to its catalog state: {exc.message}"
-        ) from exc
+        return SharedState.of(override), None
+    return shared_initial_state(config.state_params.initial_state), override
 
 
 def _build_one(
     config: EnvironmentConfig,
-    state: dict[str, Any] | None,
+    state: SharedState | None,
+    patch: list[dict[str, Any]] | None,
     model: ChatModel | None,
     base_dir: Path | None,
     cache_dir: Path | None,
@@ -189,14 +190,17 @@ def _build_one(
             )
             for spec, tool in zip(specs, config.tools, strict=True)
         }
-        return DeterministicEnvironment(config.id, specs, tables, state, schema)
+        environment = DeterministicEnvironment(config.id, specs, tables, state, schema)
+        if patch:
+            environment._start_from(patch)
+        return environment
     if config.type is EnvironmentType.SYNTHETIC:
         if model is None:
             raise ConfigError(
                 f"environment {config.id!r} is synthetic (a model plays its tools) but no model was given",
                 hint="set inference_config.model (or inference_config.roles.environment)",
             )
-        return SyntheticEnvironment(
+        synthetic = SyntheticEnvironment(
             config.id,
             [tool_spec_from_config(t) for t in config.tools],
             model=model,
@@ -208,4 +212,15 @@ def _build_one(
             cache=open_tool_cache(cache_dir) if config.cache_by_input else None,
             generation=generation,
         )
-    return PythonEnvironment(config.id, python_tools_from_config(config, base_dir), state, schema)
+        if patch:
+            synthetic._start_from(patch)
+        return synthetic
+    return PythonEnvironment(
+        config.id,
+        python_tools_from_config(config, base_dir),
+        state,
+        schema,
+        initial_patch=patch,
+        timeout_s=config.timeout_s,
+    )
+
