@@ -223,4 +223,3 @@ def _build_one(
         initial_patch=patch,
         timeout_s=config.timeout_s,
     )
-

@@ -148,7 +148,9 @@ class IncrementalValidator:
             if isinstance(node, dict):
                 if token not in node:
                     continue  # removed: only the parent's local keywords were affected
-                child_schemas = [s for schema in local_schemas for s in self._object_child(schema, token, path, problems)]
+                child_schemas = [
+                    s for schema in local_schemas for s in self._object_child(schema, token, path, problems)
+                ]
                 child = node[token]
             elif isinstance(node, list):
                 if not token.isdigit() or int(token) >= len(node):
@@ -289,7 +291,7 @@ def _schema_nodes(schema: dict[str, Any]) -> Iterable[tuple[dict[str, Any], dict
         node, owner = stack.pop()
         if isinstance(node, dict):
             yield node, owner
-            for key, value in node.items():
+            for _key, value in node.items():
                 stack.append((value, owner))
         elif isinstance(node, list):
             stack.extend((value, owner) for value in node)

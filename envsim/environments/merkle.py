@@ -75,7 +75,7 @@ class DigestCache:
 
 def ref_of(value: Any, cache: DigestCache | None = None) -> str:
     """`ref(value)`; containers are digested (and remembered in `cache` when given)."""
-    if isinstance(value, dict) or isinstance(value, list):
+    if isinstance(value, (dict, list)):
         return "#" + digest_of(value, cache)[0]
     return scalar_json(value)
 
@@ -107,6 +107,6 @@ def digest_of(container: Any, cache: DigestCache | None = None) -> tuple[str, in
 
 def merkle_hash(state: Any, cache: DigestCache | None = None) -> str:
     """The state hash of a JSON value (normally the state object)."""
-    if isinstance(state, dict) or isinstance(state, list):
+    if isinstance(state, (dict, list)):
         return digest_of(state, cache)[0]
     return hashlib.sha256(scalar_json(state).encode("utf-8")).hexdigest()

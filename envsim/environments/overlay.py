@@ -22,7 +22,7 @@ _MISSING = object()
 
 
 class OverlayDict(dict):  # type: ignore[type-arg]
-    __slots__ = ("_base", "_changes", "_added", "_deleted", "_len")
+    __slots__ = ("_added", "_base", "_changes", "_deleted", "_len")
 
     def __init__(self, base: Mapping[str, Any]) -> None:
         dict.__init__(self)
@@ -133,10 +133,7 @@ class OverlayDict(dict):  # type: ignore[type-arg]
             return NotImplemented
         if len(other) != len(self):
             return False
-        for key in self:
-            if key not in other or self[key] != other[key]:
-                return False
-        return True
+        return all(not (key not in other or self[key] != other[key]) for key in self)
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)

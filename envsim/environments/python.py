@@ -24,9 +24,9 @@ from pydantic import BaseModel
 from envsim.config.models import EnvironmentConfig, ToolConfig
 from envsim.environments.base import StepContext
 from envsim.environments.handlers import load_callable, load_module
+from envsim.environments.overlay import to_plain
 from envsim.environments.python_tools import RegisteredTool, ToolResult, registered_tools
 from envsim.environments.signature import FunctionSignature, function_signature, tool_spec_from_function
-from envsim.environments.overlay import to_plain
 from envsim.environments.state_store import Transition
 from envsim.environments.state_tree import SharedState
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
@@ -83,7 +83,9 @@ class PythonEnvironment(ToolEnvironment):
         try:
             result = await run_tool(handler.fn, kwargs, timeout_s=timeout_s)
         except ToolTimeout as exc:
-            return Outcome(error=f"tool {tool.name!r} timed out: {exc}; the state is unchanged", error_kind="infrastructure")
+            return Outcome(
+                error=f"tool {tool.name!r} timed out: {exc}; the state is unchanged", error_kind="infrastructure"
+            )
         except Exception as exc:  # the tool's own failure is the assistant's tool error, not a crash
             if view is not None and view._ctx.violation is not None:
                 return Outcome(error=READ_ONLY_MESSAGE)

@@ -82,7 +82,9 @@ class StateStore:
         try:
             patch = view_patch(view)
         except (TypeError, ValueError, RecursionError) as exc:
-            return Transition(state=self.root, rejected=f"the state change was not applied: the new state is not JSON ({exc})")
+            return Transition(
+                state=self.root, rejected=f"the state change was not applied: the new state is not JSON ({exc})"
+            )
         return self._checked(view, patch, patch, read_only=read_only, schema=schema)
 
     def propose_patch(self, patch: Any, *, read_only: bool, schema: dict[str, Any] | None = None) -> Transition:
@@ -99,7 +101,10 @@ class StateStore:
         try:
             plain = to_plain(new_state)
         except (TypeError, ValueError, RecursionError) as exc:
-            return Transition(state=self.root, rejected=f"the state change was not applied: the new state is not JSON-serializable ({exc})")
+            return Transition(
+                state=self.root,
+                rejected=f"the state change was not applied: the new state is not JSON-serializable ({exc})",
+            )
         if not isinstance(plain, dict):
             return Transition(state=self.root, rejected=f"the state must be a JSON object, got {type(plain).__name__}")
         patch = json_diff(self.materialize(), plain)
@@ -136,4 +141,3 @@ class StateStore:
 @dataclass(frozen=True)
 class _Accepted(Transition):
     normalized: Patch = field(default_factory=list)  # the same change as add/remove/replace ops only
-

@@ -38,7 +38,7 @@ def _frozen(*_: Any, **__: Any) -> Any:
 
 
 class CommittedDict(OverlayDict):
-    __slots__ = ("_sum", "_cache", "_store")  # _store: set on a root, the StateStore that owns it
+    __slots__ = ("_cache", "_store", "_sum")  # _store: set on a root, the StateStore that owns it
 
     def __init__(self, base: dict[str, Any], cache: DigestCache) -> None:
         super().__init__(base)
@@ -63,13 +63,15 @@ class CommittedDict(OverlayDict):
         self._set(key, child)
 
     def rehash_entry(self, key: str, old_ref: str) -> None:
-        self._sum = (self._sum - entry_hash(key, old_ref) + entry_hash(key, ref_of(self._raw(key), self._cache))) % MODULUS
+        self._sum = (
+            self._sum - entry_hash(key, old_ref) + entry_hash(key, ref_of(self._raw(key), self._cache))
+        ) % MODULUS
 
     __setitem__ = __delitem__ = pop = popitem = setdefault = update = clear = __ior__ = _frozen  # type: ignore[assignment]
 
 
 class CommittedList(list):  # type: ignore[type-arg]
-    __slots__ = ("_digest", "_cache")
+    __slots__ = ("_cache", "_digest")
 
     def __init__(self, base: list[Any], cache: DigestCache) -> None:
         list.__init__(self, base)

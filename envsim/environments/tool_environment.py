@@ -18,8 +18,8 @@ from typing import Any
 
 from envsim.environments.arguments import ArgumentError, check_arguments, parse_raw_arguments, unknown_tool_message
 from envsim.environments.base import Environment, ErrorKind, StepContext, StepResult
-from envsim.environments.schema import schema_errors
 from envsim.environments.json_patch import PatchError, apply_in_place
+from envsim.environments.schema import schema_errors
 from envsim.environments.state import Patch, State
 from envsim.environments.state_store import StateStore, Transition
 from envsim.environments.state_tree import SharedState

@@ -81,7 +81,7 @@ def view_patch(view: TrackedDict) -> list[dict[str, Any]]:
 
 
 class TrackedDict(OverlayDict):
-    __slots__ = ("_ctx", "_wrapped", "_mirror")
+    __slots__ = ("_ctx", "_mirror", "_wrapped")
 
     def __init__(self, base: Mapping[str, Any], ctx: ViewContext) -> None:
         super().__init__(base)
@@ -165,10 +165,8 @@ class TrackedDict(OverlayDict):
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         pairs: Iterable[tuple[Any, Any]]
-        if isinstance(other, Mapping):
+        if isinstance(other, Mapping) or hasattr(other, "keys"):
             pairs = [(key, other[key]) for key in other]
-        elif hasattr(other, "keys"):
-            pairs = [(key, other[key]) for key in other.keys()]
         else:
             pairs = list(other)
         for key, value in [*pairs, *kwargs.items()]:
@@ -211,7 +209,7 @@ _ABSENT = object()
 class TrackedList(list):  # type: ignore[type-arg]
     """A list view: its storage is a shallow copy of the base, containers wrapped when reached."""
 
-    __slots__ = ("_ctx", "_base", "_structural", "_touched", "_own")
+    __slots__ = ("_base", "_ctx", "_own", "_structural", "_touched")
 
     def __init__(self, base: list[Any], ctx: ViewContext) -> None:
         list.__init__(self, list.__iter__(base))

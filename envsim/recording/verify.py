@@ -48,13 +48,13 @@ def verify_trace(trace: Trace) -> list[str]:
                 problems.append(f"{where}: recorded patch does not apply to the replayed state ({exc})")
                 broken.add(env)
                 continue
-        if step.state_hash is not None and env in states and env not in broken:
-            # The Merkle state hash, or the canonical sha256 older traces and custom environments record.
-            if not hash_matches(step.state_hash, states[env]):
-                expected = state_hash(states[env])
-                problems.append(
-                    f"{where}: state_hash {step.state_hash[:12]}… does not match the replayed state ({expected[:12]}…)"
-                )
+        # The Merkle state hash, or the canonical sha256 older traces and custom environments record.
+        recorded = step.state_hash
+        if recorded is not None and env in states and env not in broken and not hash_matches(recorded, states[env]):
+            expected = state_hash(states[env])
+            problems.append(
+                f"{where}: state_hash {recorded[:12]}… does not match the replayed state ({expected[:12]}…)"
+            )
     for env in sorted(set(states) | set(trace.final_state)):
         if env in broken:
             continue

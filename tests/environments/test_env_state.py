@@ -9,11 +9,11 @@ import pytest
 from envsim.canonical import stable_hash
 from envsim.environments.merkle import merkle_hash
 from envsim.environments.state import (
-    canonical_sha256,
-    hash_matches,
     PatchError,
     apply_patch,
+    canonical_sha256,
     diff_states,
+    hash_matches,
     propose_patch,
     propose_state,
     state_hash,
