@@ -18,8 +18,8 @@ from envsim.config.models import EnvironmentConfig, EnvironmentType, ToolConfig
 from envsim.environments.arguments import parse_raw_arguments, unknown_tool_message
 from envsim.environments.base import Environment, StepContext, StepResult
 from envsim.environments.deterministic import DeterministicEnvironment
-from envsim.environments.python import PythonEnvironment, python_tools_from_config
-from envsim.environments.shared_states import shared_initial_state
+from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
+from envsim.environments.shared_states import IdentityCache, shared_initial_state
 from envsim.environments.state_tree import SharedState
 from envsim.environments.synthetic import SyntheticEnvironment
 from envsim.environments.tool_cache import open_tool_cache
@@ -140,6 +140,10 @@ class EnvironmentSet:
         return result
 
 
+# Resolving handlers (imports, file paths) once per config and process, not once per conversation.
+_PYTHON_TOOLS: IdentityCache[list[PythonTool]] = IdentityCache(64)
+
+
 def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
     return ToolSpec(
         name=tool.id,
@@ -217,7 +221,7 @@ def _build_one(
         return synthetic
     return PythonEnvironment(
         config.id,
-        python_tools_from_config(config, base_dir),
+        _PYTHON_TOOLS.get(config, lambda: python_tools_from_config(config, base_dir), extra=str(base_dir)),
         state,
         schema,
         initial_patch=patch,

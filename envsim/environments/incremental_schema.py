@@ -21,6 +21,7 @@ possible (remote or dynamic refs, `$id`/`$anchor` scopes, `$ref` cycles, another
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -106,7 +107,6 @@ class IncrementalValidator:
         self.key = canonical_json(schema)
         self._full = _validator(canonical_json(schema))
         self._evolved: dict[int, Any] = {}
-        self._local: dict[int, Any] = {}
         self._expanded: dict[int, list[Any]] = {}
         self.fallback_reason: str | None = self._find_fallback_reason()
 
@@ -141,9 +141,7 @@ class IncrementalValidator:
                 self._check_full(node, path, schema, problems)
                 continue
             local_schemas.append(schema)
-            validator = self._local_validator(schema)
-            if validator is not None:
-                self._collect(validator.iter_errors(node), path, problems)
+            self._check_local(schema, node, path, problems)
         for token, child_trie in trie.children.items():
             if isinstance(node, dict):
                 if token not in node:
@@ -198,14 +196,36 @@ class IncrementalValidator:
     def _evolve(self, schema: Any) -> Any:
         known = self._evolved.get(id(schema))
         if known is None:
-            known = self._evolved[id(schema)] = self._full.evolve(schema=schema)
-        return known
+            known = self._evolved[id(schema)] = (schema, self._full.evolve(schema=schema))
+        return known[1]  # the entry holds `schema`, so its id stays unique
 
-    def _local_validator(self, schema: dict[str, Any]) -> Any:
-        if id(schema) not in self._local:
-            local = {k: schema[k] for k in LOCAL_KEYWORDS if k in schema}
-            self._local[id(schema)] = self._full.evolve(schema=local) if local else None
-        return self._local[id(schema)]
+    def _check_local(self, schema: dict[str, Any], node: Any, path: list[str], problems: list[Any]) -> None:
+        """The local keywords at an ancestor of a change. Its type is unchanged (a change of type would
+        have replaced it), and so is an array's length (an insertion or removal re-validates the array
+        whole), so what is left is the key set of objects and the elements of unique arrays."""
+        where = pointer(path)
+        if isinstance(node, dict):
+            for name in schema.get("required", ()) or ():
+                if name not in node:
+                    problems.append((path, f"at {where}: {name!r} is a required property"))
+            for name, needed in (schema.get("dependentRequired") or {}).items():
+                if name in node:
+                    problems += [
+                        (path, f"at {where}: {other!r} is a dependency of {name!r}")
+                        for other in needed
+                        if other not in node
+                    ]
+            low, high = schema.get("minProperties"), schema.get("maxProperties")
+            if low is not None and len(node) < low:
+                problems.append(
+                    (path, f"at {where}: the object has {len(node)} properties, fewer than the minimum {low}")
+                )
+            if high is not None and len(node) > high:
+                problems.append(
+                    (path, f"at {where}: the object has {len(node)} properties, more than the maximum {high}")
+                )
+        elif isinstance(node, list) and schema.get("uniqueItems") is True:
+            self._check_full(node, path, {"uniqueItems": True}, problems)
 
     def _expand(self, schema: Any) -> list[Any]:
         """`schema` plus what it brings in by `$ref` and `allOf` (a non-local schema stays whole)."""
@@ -334,11 +354,19 @@ def _has_ref_cycle(schema: dict[str, Any], refs: dict[int, set[int]]) -> bool:
 
 @lru_cache(maxsize=128)
 def _incremental_validator(schema_json: str) -> IncrementalValidator:
-    import json
-
     return IncrementalValidator(json.loads(schema_json))
 
 
+_BY_IDENTITY: dict[int, tuple[dict[str, Any], IncrementalValidator]] = {}
+
+
 def incremental_validator(schema: dict[str, Any]) -> IncrementalValidator:
-    """The (cached) validator of a schema."""
-    return _incremental_validator(canonical_json(schema))
+    """The (cached) validator of a schema: by identity first (no serialization per episode), then by content."""
+    known = _BY_IDENTITY.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    validator = _incremental_validator(canonical_json(schema))
+    if len(_BY_IDENTITY) > 256:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[id(schema)] = (schema, validator)
+    return validator

@@ -6,11 +6,17 @@ the run). A call that overruns its timeout is abandoned: the step becomes an inf
 state view is closed (later writes raise and never land), and its thread is left to finish on its own
 while a new thread serves the next calls. Async functions are awaited on the loop under the same
 timeout (an async tool that blocks inside, e.g. with time.sleep, does block the loop: use asyncio.sleep).
+
+Handing a call to a thread and back through the loop costs about 85 µs (two thread wake-ups plus the
+loop's self-pipe), more than a whole read step should. So the loop first waits for the result directly
+for at most `GRACE_S` (0.2 ms; measured median 26 µs for a trivial tool on this loaded 2-core machine)
+and only then awaits it: most tools finish inside the grace, and no tool can hold the loop longer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import inspect
 import queue
@@ -20,6 +26,7 @@ from concurrent.futures import Future
 from typing import Any
 
 DEFAULT_TIMEOUT_S = 30.0
+GRACE_S = 0.0002  # the longest the loop waits synchronously for a sync tool before awaiting it
 
 
 class ToolTimeout(Exception):
@@ -69,9 +76,12 @@ async def run_tool(fn: Callable[..., Any], kwargs: dict[str, Any], *, timeout_s:
         context = contextvars.copy_context()
         future = _POOL.submit(lambda: context.run(fn, **kwargs))
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
-        except TimeoutError:
-            raise ToolTimeout(f"the tool did not return within {timeout_s:g} s") from None
+            result = future.result(timeout=min(GRACE_S, timeout_s))
+        except concurrent.futures.TimeoutError:
+            try:
+                result = await asyncio.wait_for(asyncio.wrap_future(future), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise ToolTimeout(f"the tool did not return within {timeout_s:g} s") from None
     if inspect.isawaitable(result):
         try:
             result = await asyncio.wait_for(result, max(0.0, deadline - loop.time()))
