@@ -13,7 +13,8 @@ size (users and orders duplicated under new ids). Per scale, in one process:
 - write step: `modify_user_address` on a different user each time (target <= 1 ms at 1x, and at 16x
   <= 1.5x the 1x figure); `cancel_pending_order` is reported alongside (more ops per step).
 
-Figures are medians over `--steps` steps, in milliseconds. `--profile` prints a cProfile of that phase
+Figures are medians over `--steps` steps, in milliseconds: wall time, and process CPU time (all threads;
+on a shared, loaded machine the wall figure includes waiting for a core, the CPU figure does not). `--profile` prints a cProfile of that phase
 at the largest scale instead of the table's usual run.
 """
 
@@ -77,8 +78,20 @@ def retail_config(state: dict[str, Any]) -> EnvironmentConfig:
     return config.model_copy(update={"state_params": params})
 
 
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+Sample = tuple[float, float]  # (wall s, process CPU s)
+
+
+def median_ms(samples: list[Sample]) -> tuple[float, float]:
+    return statistics.median(w for w, _ in samples) * 1000, statistics.median(c for _, c in samples) * 1000
+
+
+def clock() -> Sample:
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: Sample) -> Sample:
+    now = clock()
+    return now[0] - start[0], now[1] - start[1]
 
 
 class Bench:
@@ -95,21 +108,21 @@ class Bench:
         self.build()
         return time.perf_counter() - started
 
-    def episode_start(self) -> list[float]:
+    def episode_start(self) -> list[Sample]:
         samples = []
         for _ in range(self.steps):
-            started = time.perf_counter()
+            started = clock()
             self.build()
-            samples.append(time.perf_counter() - started)
+            samples.append(since(started))
         return samples
 
-    async def steps_of(self, calls: list[ToolCall]) -> list[float]:
+    async def steps_of(self, calls: list[ToolCall]) -> list[Sample]:
         envs = self.build()
         samples = []
         for call in calls:
-            started = time.perf_counter()
+            started = clock()
             result = await envs.step(call)
-            samples.append(time.perf_counter() - started)
+            samples.append(since(started))
             if result.error is not None:
                 raise SystemExit(f"{call.name} failed: {result.error}")
         return samples
@@ -147,12 +160,14 @@ def run(db: dict[str, Any], scales: list[int], steps: int) -> None:
         cancel = median_ms(asyncio.run(bench.steps_of(bench.cancel_calls())))
         rows.append((factor, size_mb, first * 1000, start, read, write, cancel))
     header = ("scale", "state MB", "first build ms", "episode start ms", "read ms", "write ms", "cancel ms")
+    print("wall / CPU, medians")
     print(" | ".join(header))
     for row in rows:
-        print(" | ".join([f"{row[0]}x", f"{row[1]:.1f}", *(f"{v:.3f}" for v in row[2:])]))
-    base_write = rows[0][5]
+        cells = [f"{v[0]:.3f} / {v[1]:.3f}" for v in row[3:]]
+        print(" | ".join([f"{row[0]}x", f"{row[1]:.1f}", f"{row[2]:.0f}", *cells]))
     for row in rows[1:]:
-        print(f"write at {row[0]}x / write at {rows[0][0]}x = {row[5] / base_write:.2f}")
+        wall, cpu = row[5][0] / rows[0][5][0], row[5][1] / rows[0][5][1]
+        print(f"write at {row[0]}x / write at {rows[0][0]}x: wall {wall:.2f}, CPU {cpu:.2f}")
 
 
 def profile(db: dict[str, Any], factor: int, steps: int, phase: str) -> None:
