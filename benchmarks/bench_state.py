@@ -13,8 +13,8 @@ size (users and orders duplicated under new ids). Per scale, in one process:
 - write step: `modify_user_address` on a different user each time (target <= 1 ms at 1x, and at 16x
   <= 1.5x the 1x figure); `cancel_pending_order` is reported alongside (more ops per step).
 
-Figures are medians over `--steps` steps, in milliseconds: wall time, and process CPU time (all threads;
-on a shared, loaded machine the wall figure includes waiting for a core, the CPU figure does not). `--profile` prints a cProfile of that phase
+Figures are medians over `--steps` steps, in milliseconds: wall time, and process CPU time (all
+threads; on a shared, loaded machine the wall figure includes waiting for a core, the CPU one does not). `--profile` prints a cProfile of that phase
 at the largest scale instead of the table's usual run.
 """
 

@@ -167,10 +167,10 @@ def test_the_retail_schema_is_checked_incrementally(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("schema", "reason"),
     [
-        ({"type": "object", "anyOf": [{"required": ["a"]}, {"required": ["b"]}]}, "root of the state schema uses anyOf"),
+        ({"anyOf": [{"required": ["a"]}, {"required": ["b"]}]}, "root of the state schema uses anyOf"),
         ({"if": {"required": ["a"]}, "then": {"required": ["b"]}}, "root of the state schema uses if"),
         (
-            {"$defs": {"node": {"type": "object", "additionalProperties": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"},
+            {"$defs": {"node": {"additionalProperties": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"},
             "$ref cycle",
         ),
         ({"properties": {"a": {"$ref": "https://example.com/a.json"}}}, "non-local $ref"),
