@@ -14,8 +14,8 @@ size (users and orders duplicated under new ids). Per scale, in one process:
   <= 1.5x the 1x figure); `cancel_pending_order` is reported alongside (more ops per step).
 
 Figures are medians over `--steps` steps, in milliseconds: wall time, and process CPU time (all
-threads; on a shared, loaded machine the wall figure includes waiting for a core, the CPU one does not). `--profile` prints a cProfile of that phase
-at the largest scale instead of the table's usual run.
+threads; on a shared, loaded machine the wall figure includes waiting for a core, the CPU one does not).
+`--profile` prints a cProfile of that phase at the largest scale instead of the table.
 """
 
 from __future__ import annotations
