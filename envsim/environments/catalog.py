@@ -118,8 +118,19 @@ class EnvironmentSet:
     def environment_of(self, tool_name: str) -> Environment | None:
         return self._owners.get(tool_name)
 
+    def validation_fallbacks(self) -> dict[str, str]:
+        """Environment id -> why its state schema is validated in full rather than incrementally (for the
+        run summary to say once); environments checked incrementally are absent."""
+        reasons = {}
+        for env_id, env in self.environments.items():
+            store = getattr(env, "state_store", None)
+            validator = store.validator if store is not None else None
+            if validator is not None and validator.fallback_reason is not None:
+                reasons[env_id] = validator.fallback_reason
+        return reasons
+
     def states(self) -> dict[str, dict[str, Any]]:
-        """Current state of every stateful environment (deep copies)."""
+        """Current state of every stateful environment (fresh plain copies: O(state), not for every step)."""
         return {env_id: env.state for env_id, env in self.environments.items() if env.stateful}  # type: ignore[misc]
 
     # ------------------------------------------------------------------ stepping

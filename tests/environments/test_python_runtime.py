@@ -107,3 +107,12 @@ async def test_the_state_rule_holds_through_views() -> None:
     too_many = await call(envs, "bump")
     assert not too_many.ok and "11 is greater than the maximum of 10" in (too_many.error or "")
     assert envs.states()["counter"] == {"counter": {"n": 10}}
+
+
+def test_validation_fallbacks_are_reported_per_environment() -> None:
+    recursive = {"$defs": {"n": {"additionalProperties": {"$ref": "#/$defs/n"}}}, "$ref": "#/$defs/n"}
+    plain = counter()
+    tree = counter(id="tree", tools=[{"id": "peek_tree", "handler": "slow_tools.py:peek", "read_only": True}])
+    tree.state_params.state_schema = recursive  # type: ignore[union-attr]
+    envs = EnvironmentSet.build([plain, tree], base_dir=DATA)
+    assert envs.validation_fallbacks() == {"tree": "the state schema has a $ref cycle (a recursive schema)"}
