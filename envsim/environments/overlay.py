@@ -193,6 +193,8 @@ def to_plain(value: Any) -> Any:
         if not math.isfinite(value):
             raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
         return value
+    if kind is dict:
+        return {key if type(key) is str else json_key(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, OverlayDict):
         return {key: to_plain(item) for key, item in value._raw_items()}
     if isinstance(value, dict):

@@ -111,8 +111,10 @@ class PythonEnvironment(ToolEnvironment):
         transition: Transition | None = None
         if returned_state is not None and returned_state is not view:
             transition = store.propose_state(returned_state, read_only=tool.read_only)
-        elif view is not None:
-            transition = store.propose_view(view, read_only=tool.read_only)
+        elif view is not None and view._ctx.violation is not None:
+            return Outcome(error=READ_ONLY_MESSAGE)  # a read-only tool tried to write (and caught the error)
+        elif view is not None and not tool.read_only:
+            transition = store.propose_view(view, read_only=False)  # read-only views: no diff, no validation
         if transition is None:
             return Outcome(output=output)
         if not transition.ok:
