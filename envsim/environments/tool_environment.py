@@ -30,7 +30,8 @@ from envsim.models.base import Usage
 
 @dataclass
 class Outcome:
-    """What a kind's `_run` produced. `new_state` is committed only when `error` is None."""
+    """What a kind's `_run` produced. `patch` is committed (to the state store) only when `error` is None;
+    `new_state` is the proposed state, kept for kinds that inspect it."""
 
     output: Any = None
     error: str | None = None
@@ -142,7 +143,8 @@ class ToolEnvironment(Environment):
 
     @abc.abstractmethod
     async def _run(self, tool: ToolSpec, arguments: dict[str, Any], context: StepContext) -> Outcome:
-        """Run one validated call. Must not mutate `self._state`; propose `new_state` + `patch` instead."""
+        """Run one validated call. Must not mutate `self._state`; propose a `patch` (checked with
+        `propose_patch` / the state store) instead."""
 
     def _output_problem(self, tool: ToolSpec, output: Any) -> str | None:
         """Why `output` breaks the tool's output_schema, or None."""
