@@ -72,6 +72,8 @@ class ToolConfig(StrictModel):
     # synthetic stateful environments: what the simulating model is shown, and where it may add new records
     state_view: StateViewConfig | None = None
     allow_create: list[str] = Field(default_factory=list)  # JSON Pointers of collections, e.g. /tickets
+    # python environments: seconds one call may take (None: the environment's timeout_s)
+    timeout_s: float | None = Field(default=None, gt=0)
 
 
 class StateParams(StrictModel):
@@ -129,6 +131,7 @@ class EnvironmentConfig(StrictModel):
     # take; when showing the whole state would exceed it, envsim shows a view of the state instead
     prompt_token_budget: int = Field(default=6000, ge=500)
     module: str | None = None  # python: import this module so its @tool registrations are found
+    timeout_s: float = Field(default=30.0, gt=0)  # python: seconds a tool call may take (per tool: tools[].timeout_s)
     tools: list[ToolConfig] = Field(default_factory=list)
     grounding: GroundingConfig | None = None
     # database (SQLite): the schema and seed rows as SQL scripts, or an existing database file (read, never

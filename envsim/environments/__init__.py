@@ -12,9 +12,18 @@ from envsim.environments.python import PythonEnvironment
 from envsim.environments.python_tools import ToolResult, tool
 from envsim.environments.schema import fill_defaults, schema_errors
 from envsim.environments.signature import tool_spec_from_function
-from envsim.environments.state import PatchError, apply_patch, diff_states, state_hash, validate_state
+from envsim.environments.state import (
+    PatchError,
+    apply_patch,
+    canonical_sha256,
+    diff_states,
+    hash_matches,
+    state_hash,
+    validate_state,
+)
 from envsim.environments.synthetic import SyntheticEnvironment
 from envsim.environments.synthetic_prompt import SyntheticReply
+from envsim.environments.tracked_state import ReadOnlyStateError
 
 __all__ = [
     "DeterministicEnvironment",
@@ -22,14 +31,17 @@ __all__ = [
     "EnvironmentSet",
     "PatchError",
     "PythonEnvironment",
+    "ReadOnlyStateError",
     "StepContext",
     "StepResult",
     "SyntheticEnvironment",
     "SyntheticReply",
     "ToolResult",
     "apply_patch",
+    "canonical_sha256",
     "diff_states",
     "fill_defaults",
+    "hash_matches",
     "schema_errors",
     "state_hash",
     "tool",

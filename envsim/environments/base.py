@@ -65,7 +65,8 @@ class Environment(abc.ABC):
     def __init__(self, id: str, tools: list[ToolSpec], state: dict[str, Any] | None = None) -> None:
         self.id = id
         self.tools: dict[str, ToolSpec] = {t.name: t for t in tools}
-        self._state = copy.deepcopy(state) if state is not None else None
+        # Subclasses of ToolEnvironment keep a StateStore instead (O(1) start); this copy is for others.
+        self._state: dict[str, Any] | None = copy.deepcopy(state) if state is not None else None
 
     @property
     def stateful(self) -> bool:

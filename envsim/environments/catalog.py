@@ -10,7 +10,6 @@ Definitions are reusable; every `build` gives new instances with their own state
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from envsim.environments.database_view import database_override
 from envsim.environments.deterministic import DeterministicEnvironment
 from envsim.environments.hybrid import hybrid_python_tools
 from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
-from envsim.environments.python import PythonEnvironment, python_tools_from_config
-from envsim.environments.state import PatchError, apply_patch
+from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
+from envsim.environments.shared_states import IdentityCache, shared_initial_state
+from envsim.environments.state_tree import SharedState
 from envsim.environments.synthetic import SyntheticEnvironment
 from envsim.environments.tool_cache import open_tool_cache
 from envsim.errors import ConfigError
@@ -93,8 +93,8 @@ class EnvironmentSet:
         for config in selected:
             index = defined.index(config.id)
             try:
-                state = _initial_state(config, overrides.get(config.id))
-                environments.append(_build_one(config, state, model, base_dir, cache_dir, generation))
+                state, patch = _initial_state(config, overrides.get(config.id))
+                environments.append(_build_one(config, state, patch, model, base_dir, cache_dir, generation))
             except ConfigError as exc:
                 if exc.location is None:
                     exc.location = f"environments[{index}]"
@@ -121,8 +121,19 @@ class EnvironmentSet:
     def environment_of(self, tool_name: str) -> Environment | None:
         return self._owners.get(tool_name)
 
+    def validation_fallbacks(self) -> dict[str, str]:
+        """Environment id -> why its state schema is validated in full rather than incrementally (for the
+        run summary to say once); environments checked incrementally are absent."""
+        reasons = {}
+        for env_id, env in self.environments.items():
+            store = getattr(env, "state_store", None)
+            validator = store.validator if store is not None else None
+            if validator is not None and validator.fallback_reason is not None:
+                reasons[env_id] = validator.fallback_reason
+        return reasons
+
     def states(self) -> dict[str, dict[str, Any]]:
-        """Current state of every stateful environment (deep copies)."""
+        """Current state of every stateful environment (fresh plain copies: O(state), not for every step)."""
         return {env_id: env.state for env_id, env in self.environments.items() if env.stateful}  # type: ignore[misc]
 
     # ------------------------------------------------------------------ stepping
@@ -143,6 +154,10 @@ class EnvironmentSet:
         return result
 
 
+# Resolving handlers (imports, file paths) once per config and process, not once per conversation.
+_PYTHON_TOOLS: IdentityCache[list[PythonTool]] = IdentityCache(64)
+
+
 def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
     return ToolSpec(
         name=tool.id,
@@ -153,30 +168,32 @@ def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
     )
 
 
-def _initial_state(config: EnvironmentConfig, override: StateOverride | None) -> dict[str, Any] | None:
+def _initial_state(
+    config: EnvironmentConfig, override: StateOverride | None
+) -> tuple[SharedState | None, list[dict[str, Any]] | None]:
+    """The shared state an instance starts from, and the JSON Patch over it (a patch override).
+
+    The catalog's state is copied, hashed and validated once per process and shared (O(1) per episode);
+    a full-state override is a new shared state (O(its size))."""
     if config.type is EnvironmentType.DATABASE:
-        return database_override(config, override)  # its state is its tables (database_view.py)
-    base = copy.deepcopy(config.state_params.initial_state) if config.state_params is not None else None
-    if override is None:
-        return base
-    if base is None:
-        raise ConfigError(
-            f"an initial state was given for environment {config.id!r}, which has no state",
-            hint="remove the override, or add state_params to the environment",
-        )
+        database = database_override(config, override)  # its state is its tables (database_view.py)
+        return (SharedState.of(database) if database is not None else None), None
+    if config.state_params is None:
+        if override is not None:
+            raise ConfigError(
+                f"an initial state was given for environment {config.id!r}, which has no state",
+                hint="remove the override, or add state_params to the environment",
+            )
+        return None, None
     if isinstance(override, dict):
-        return copy.deepcopy(override)
-    try:
-        return apply_patch(base, override)
-    except PatchError as exc:
-        raise ConfigError(
-            f"the initial-state patch for environment {config.id!r} does not apply to its catalog state: {exc.message}"
-        ) from exc
+        return SharedState.of(override), None
+    return shared_initial_state(config.state_params.initial_state), override
 
 
 def _build_one(
     config: EnvironmentConfig,
-    state: dict[str, Any] | None,
+    state: SharedState | None,
+    patch: list[dict[str, Any]] | None,
     model: ChatModel | None,
     base_dir: Path | None,
     cache_dir: Path | None,
@@ -185,7 +202,11 @@ def _build_one(
     schema = config.state_params.state_schema if config.state_params is not None else None
     if needs_oumi_builder(config):  # database environments and oumi executor tools
         specs = [tool_spec_from_config(t) for t in config.tools]
-        return build_oumi_environment(config, specs, state, model, base_dir, cache_dir, generation)
+        plain = state.value if isinstance(state, SharedState) else state
+        built = build_oumi_environment(config, specs, plain, model, base_dir, cache_dir, generation)
+        if patch:
+            built._start_from(patch)  # type: ignore[attr-defined]
+        return built
     if config.type is EnvironmentType.DETERMINISTIC:
         specs = [tool_spec_from_config(t) for t in config.tools]
         tables = {
@@ -197,7 +218,10 @@ def _build_one(
             )
             for spec, tool in zip(specs, config.tools, strict=True)
         }
-        return DeterministicEnvironment(config.id, specs, tables, state, schema)
+        environment = DeterministicEnvironment(config.id, specs, tables, state, schema)
+        if patch:
+            environment._start_from(patch)
+        return environment
     if config.type is EnvironmentType.SYNTHETIC:
         if model is None:
             raise ConfigError(
@@ -205,7 +229,7 @@ def _build_one(
                 hint="set inference_config.model (or inference_config.roles.environment)",
             )
         simulated = [t for t in config.tools if not t.handler]
-        return SyntheticEnvironment(
+        synthetic = SyntheticEnvironment(
             config.id,
             [tool_spec_from_config(t) for t in simulated],
             model=model,
@@ -221,4 +245,14 @@ def _build_one(
             prompt_token_budget=config.prompt_token_budget,
             python_tools=hybrid_python_tools(config, base_dir),  # tools with a handler run as Python
         )
-    return PythonEnvironment(config.id, python_tools_from_config(config, base_dir), state, schema)
+        if patch:
+            synthetic._start_from(patch)
+        return synthetic
+    return PythonEnvironment(
+        config.id,
+        _PYTHON_TOOLS.get(config, lambda: python_tools_from_config(config, base_dir), extra=str(base_dir)),
+        state,
+        schema,
+        initial_patch=patch,
+        timeout_s=config.timeout_s,
+    )

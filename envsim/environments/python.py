@@ -1,16 +1,20 @@
 """Python environments: each tool is a Python callable (sync or async) over the environment state.
 
 Convention: the callable gets the arguments as keyword arguments and, if it declares a parameter named
-`state`, a deep copy of the state it may mutate. It returns the output, or `ToolResult(output, state)`
-to replace the state. envsim diffs old and new state into the JSON Patch and applies the state rule;
-an exception becomes an error result "ExceptionType: message" and changes nothing.
+`state`, a tracked view of the state that behaves like a plain dict (envsim.environments.tracked_state):
+it may mutate it, and the view records exactly what it touched as the JSON Patch, which the state rule
+then checks incrementally. Read-only tools get a read-only view: a write is a rejected step. The tool may
+instead return `ToolResult(output, state)` with a whole new state (diffed, O(state)). An exception
+becomes an error result "ExceptionType: message" and changes nothing.
+
+Sync tools run on a worker thread, async ones on the loop; every call has a timeout (`timeout_s` of the
+tool, else of the environment, else 30 s) after which the step is an infrastructure error and the state
+is unchanged (envsim.environments.tool_runner).
 (`@tool(state_parameter="db")` renames the state parameter, for tools with an argument called `state`.)
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +25,14 @@ from pydantic import BaseModel
 from envsim.config.models import EnvironmentConfig, ToolConfig
 from envsim.environments.base import StepContext
 from envsim.environments.handlers import load_callable, load_module
+from envsim.environments.overlay import to_plain
 from envsim.environments.python_tools import RegisteredTool, ToolResult, registered_tools
 from envsim.environments.signature import FunctionSignature, function_signature, tool_spec_from_function
-from envsim.environments.state import propose_state, to_json_value
+from envsim.environments.state_store import Transition
+from envsim.environments.state_tree import SharedState
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
+from envsim.environments.tool_runner import DEFAULT_TIMEOUT_S, ToolTimeout, run_tool
+from envsim.environments.tracked_state import READ_ONLY_MESSAGE, close_view
 from envsim.errors import ConfigError
 from envsim.messages import ToolSpec
 
@@ -34,6 +42,7 @@ class PythonTool:
     spec: ToolSpec
     fn: Callable[..., Any]
     signature: FunctionSignature
+    timeout_s: float | None = None  # None: the environment's
 
 
 class PythonEnvironment(ToolEnvironment):
@@ -43,11 +52,15 @@ class PythonEnvironment(ToolEnvironment):
         self,
         id: str,
         tools: list[PythonTool],
-        state: dict[str, Any] | None = None,
+        state: dict[str, Any] | SharedState | None = None,
         state_schema: dict[str, Any] | None = None,
+        *,
+        initial_patch: list[dict[str, Any]] | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        super().__init__(id, [t.spec for t in tools], state, state_schema)
+        super().__init__(id, [t.spec for t in tools], state, state_schema, initial_patch=initial_patch)
         self.handlers = {t.spec.name: t for t in tools}
+        self.timeout_s = timeout_s
         if state is None:
             for t in tools:
                 if t.signature.wants_state:
@@ -63,43 +76,56 @@ class PythonEnvironment(ToolEnvironment):
             kwargs = handler.signature.bind(arguments)
         except ValueError as exc:
             return Outcome(error=str(exc))
-        working = copy.deepcopy(self._state) if handler.signature.wants_state else None
-        if working is not None:
-            kwargs[handler.signature.state_parameter] = working
+        store = self._store
+        view = store.view(read_only=tool.read_only) if store is not None and handler.signature.wants_state else None
+        if view is not None:
+            kwargs[handler.signature.state_parameter] = view
+        timeout_s = handler.timeout_s if handler.timeout_s is not None else self.timeout_s
         try:
-            result = handler.fn(**kwargs)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await run_tool(handler.fn, kwargs, timeout_s=timeout_s)
+        except ToolTimeout as exc:
+            return Outcome(
+                error=f"tool {tool.name!r} timed out: {exc}; the state is unchanged", error_kind="infrastructure"
+            )
         except Exception as exc:  # the tool's own failure is the assistant's tool error, not a crash
+            if view is not None and view._ctx.violation is not None:
+                return Outcome(error=READ_ONLY_MESSAGE)
             return Outcome(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            if view is not None:
+                close_view(view)
 
-        output, new_state = (result.output, result.state) if isinstance(result, ToolResult) else (result, None)
-        if new_state is None:
-            new_state = working  # changes made in place to the state argument (or none)
+        output, returned_state = (result.output, result.state) if isinstance(result, ToolResult) else (result, None)
         if isinstance(output, BaseModel):
             output = output.model_dump(mode="json")
         try:
-            output = to_json_value(output, "the tool's output")
-        except ValueError as exc:
-            return Outcome(error=str(exc), error_kind="infrastructure")
+            output = to_plain(output)  # before committing: the output may be (part of) the view
+        except (TypeError, ValueError, RecursionError) as exc:
+            return Outcome(error=f"the tool's output is not JSON-serializable ({exc})", error_kind="infrastructure")
         # From here on a problem is the tool code breaking its own contract (output_schema, state rule):
         # no real backend would answer that, so it is an infrastructure error, never a training target.
         problem = self._output_problem(tool, output)
         if problem is not None:
             return Outcome(error=problem, error_kind="infrastructure")
-        if self._state is None:
-            if isinstance(result, ToolResult) and result.state is not None:
+        if store is None:
+            if returned_state is not None:
                 return Outcome(
                     error=f"tool {tool.name!r} returned a state, but environment {self.id!r} has no state",
                     error_kind="infrastructure",
                 )
             return Outcome(output=output)
-        if new_state is None:
+        transition: Transition | None = None
+        if returned_state is not None and returned_state is not view:
+            transition = store.propose_state(returned_state, read_only=tool.read_only)
+        elif view is not None and view._ctx.violation is not None:
+            return Outcome(error=READ_ONLY_MESSAGE)  # a read-only tool tried to write (and caught the error)
+        elif view is not None and not tool.read_only:
+            transition = store.propose_view(view, read_only=False)  # read-only views: no diff, no validation
+        if transition is None:
             return Outcome(output=output)
-        transition = propose_state(self._state, new_state, self.state_schema, read_only=tool.read_only)
         if not transition.ok:
             return Outcome(error=transition.rejected, error_kind="infrastructure")
-        return Outcome(output=output, patch=transition.patch, new_state=transition.state)
+        return Outcome(output=output, patch=transition.patch, new_state=transition.state, transition=transition)
 
 
 def python_tools_from_config(config: EnvironmentConfig, base_dir: Path | None) -> list[PythonTool]:
@@ -154,4 +180,4 @@ def _resolve(
         output_schema=tool.output_schema if "output_schema" in explicit else derived.output_schema,
         read_only=tool.read_only if "read_only" in explicit else derived.read_only,
     )
-    return PythonTool(spec=spec, fn=fn, signature=function_signature(fn))
+    return PythonTool(spec=spec, fn=fn, signature=function_signature(fn), timeout_s=tool.timeout_s)

@@ -84,7 +84,7 @@ def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
 
     An empty list means the value is valid.
     """
-    validator = _validator(canonical_json(schema))
+    validator = validator_of(schema)
     lines = []
     for error in validator.iter_errors(value):
         for path, message in _explain(error):
@@ -133,6 +133,22 @@ def pointer(path: Any) -> str:
     """A JSON Pointer for a jsonschema error path ("/" for the top level)."""
     parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
     return "/" + "/".join(parts) if parts else "/"
+
+
+_BY_IDENTITY: dict[int, tuple[Any, Any]] = {}
+
+
+def validator_of(schema: dict[str, Any]) -> Any:
+    """The jsonschema validator of a schema, by identity first: tool schemas are checked on every call,
+    and serializing them to find the cached validator cost more than the check itself."""
+    known = _BY_IDENTITY.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    validator = _validator(canonical_json(schema))
+    if len(_BY_IDENTITY) > 1024:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[id(schema)] = (schema, validator)  # holding `schema` keeps its id from being reused
+    return validator
 
 
 @lru_cache(maxsize=512)

@@ -4,13 +4,17 @@ The rule (DESIGN.md): a state change is a JSON Patch, applied only if it applies
 validates against the state schema, and the tool is not read-only; otherwise nothing changes and the
 caller gets the reason. `propose_patch` and `propose_state` implement it without touching the caller's
 state, so "rollback" is simply not committing.
+
+Given an environment's committed state (`ToolEnvironment._state`), they delegate to its `StateStore`,
+which checks the change incrementally (envsim.environments.state_store); given a plain dict they work
+on copies as before. `state_hash` is the Merkle hash of envsim.environments.merkle (docs/state.md);
+`canonical_sha256` is the sha256 of the canonical JSON, for users who ask for that.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
@@ -18,15 +22,15 @@ import jsonpointer
 
 from envsim.canonical import stable_hash
 from envsim.environments.json_diff import json_diff
+from envsim.environments.json_patch import PatchError
+from envsim.environments.merkle import merkle_hash
 from envsim.environments.schema import schema_errors
-from envsim.errors import EnvsimError
+from envsim.environments.state_store import Transition
 
 State = dict[str, Any]
 Patch = list[dict[str, Any]]
 
-
-class PatchError(EnvsimError):
-    """A JSON Patch is malformed or does not apply to the state; the message names the operation."""
+__all__ = ["PatchError", "Transition", "apply_patch", "diff_states", "propose_patch", "propose_state", "state_hash"]
 
 
 def apply_patch(state: Any, patch: Any) -> Any:
@@ -84,8 +88,19 @@ def diff_states(before: Any, after: Any) -> Patch:
 
 
 def state_hash(state: Any) -> str:
-    """sha256 of the canonical JSON of the state; anyone can recompute it from a recorded state."""
+    """The Merkle state hash (docs/state.md); anyone can recompute it from a recorded state."""
+    return merkle_hash(state)
+
+
+def canonical_sha256(state: Any) -> str:
+    """sha256 of the canonical JSON of the state (what `expect.state_hash` and tau2-style hashes use)."""
     return stable_hash(state)
+
+
+def hash_matches(recorded: str, state: Any) -> bool:
+    """Whether a recorded `state_hash` is this state's: the Merkle hash, or the canonical sha256 that
+    traces recorded before the Merkle hash (and custom environments) carry."""
+    return recorded == merkle_hash(state) or recorded == stable_hash(state)
 
 
 def to_json_value(value: Any, what: str) -> Any:
@@ -96,21 +111,15 @@ def to_json_value(value: Any, what: str) -> Any:
         raise ValueError(f"{what} is not JSON-serializable ({exc})") from exc
 
 
-@dataclass(frozen=True)
-class Transition:
-    """Outcome of proposing a state change: accepted (new state + patch) or rejected (reason)."""
-
-    state: State
-    patch: Patch = field(default_factory=list)
-    rejected: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.rejected is None
+def _store_of(state: Any) -> Any:
+    return getattr(state, "_store", None)
 
 
 def propose_patch(state: State, patch: Any, schema: dict[str, Any] | None, *, read_only: bool) -> Transition:
     """Check a patch against the rule; on rejection `Transition.state` is the untouched `state`."""
+    store = _store_of(state)
+    if store is not None:
+        return store.propose_patch(patch, read_only=read_only, schema=schema)  # type: ignore[no-any-return]
     try:
         new_state = apply_patch(state, patch)
     except PatchError as exc:
@@ -120,6 +129,9 @@ def propose_patch(state: State, patch: Any, schema: dict[str, Any] | None, *, re
 
 def propose_state(state: State, new_state: Any, schema: dict[str, Any] | None, *, read_only: bool) -> Transition:
     """Like `propose_patch` for a tool that produced a whole new state; the patch is the diff."""
+    store = _store_of(state)
+    if store is not None:
+        return store.propose_state(new_state, read_only=read_only, schema=schema)  # type: ignore[no-any-return]
     try:
         plain = to_json_value(new_state, "the new state")
     except ValueError as exc:

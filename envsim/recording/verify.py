@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 # the environments' own hash, so the recorder and the environments agree by construction
-from envsim.environments.state import state_hash
+from envsim.environments.state import hash_matches, state_hash
 from envsim.recording.shared_patch import apply_patch_shared
 from envsim.recording.trace import Trace
 
@@ -39,12 +39,13 @@ def verify_trace(trace: Trace) -> list[str]:
                 problems.append(f"{where}: recorded patch does not apply to the replayed state ({exc})")
                 broken.add(env)
                 continue
-        if step.state_hash is not None and env in states and env not in broken:
+        # The Merkle state hash, or the canonical sha256 older traces and custom environments record.
+        recorded = step.state_hash
+        if recorded is not None and env in states and env not in broken and not hash_matches(recorded, states[env]):
             expected = state_hash(states[env])
-            if step.state_hash != expected:
-                problems.append(
-                    f"{where}: state_hash {step.state_hash[:12]}… does not match the replayed state ({expected[:12]}…)"
-                )
+            problems.append(
+                f"{where}: state_hash {recorded[:12]}… does not match the replayed state ({expected[:12]}…)"
+            )
     for env in sorted(set(states) | set(trace.final_state)):
         if env in broken:
             continue

@@ -7,10 +7,13 @@ import copy
 import pytest
 
 from envsim.canonical import stable_hash
+from envsim.environments.merkle import merkle_hash
 from envsim.environments.state import (
     PatchError,
     apply_patch,
+    canonical_sha256,
     diff_states,
+    hash_matches,
     propose_patch,
     propose_state,
     state_hash,
@@ -71,8 +74,11 @@ def test_diff_then_apply_round_trips() -> None:
     assert diff_states(STATE, copy.deepcopy(STATE)) == []
 
 
-def test_state_hash_is_the_canonical_sha256_and_ignores_key_order() -> None:
-    assert state_hash(STATE) == stable_hash(STATE)
+def test_state_hash_is_the_merkle_hash_and_ignores_key_order() -> None:
+    assert state_hash(STATE) == merkle_hash(STATE) != stable_hash(STATE)
+    assert canonical_sha256(STATE) == stable_hash(STATE)
+    assert hash_matches(state_hash(STATE), STATE) and hash_matches(stable_hash(STATE), STATE)
+    assert not hash_matches(state_hash({"other": 1}), STATE)
     assert state_hash({"a": 1, "b": 2}) == state_hash({"b": 2, "a": 1})
     assert len(state_hash(STATE)) == 64
 

@@ -1,0 +1,120 @@
+"""The state store: proposed patches behave like RFC 6902 (checked against the jsonpatch library),
+are checked under the rule, commit with an O(change) hash, and initial + recorded patches == final."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonpatch
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from envsim.environments.json_diff import escape
+from envsim.environments.merkle import merkle_hash
+from envsim.environments.state_store import StateStore
+from envsim.environments.state_tree import SharedState
+from tests.environments.state_programs import json_objects, json_values
+
+
+def pointers(value: Any, path: str = "") -> list[str]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += pointers(item, f"{path}/{escape(key)}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += pointers(item, f"{path}/{index}")
+    return found
+
+
+@st.composite
+def raw_operation(draw: Any, state: dict[str, Any]) -> dict[str, Any]:
+    existing = pointers(state)
+    op = draw(st.sampled_from(["add", "remove", "replace", "move", "copy", "test"]))
+    path = draw(st.sampled_from([*existing, *(p + "/-" for p in existing), "/new", "/nope/x", "/0"]))
+    operation: dict[str, Any] = {"op": op, "path": path}
+    if op in ("add", "replace", "test"):
+        operation["value"] = draw(json_values)
+    if op in ("move", "copy"):
+        operation["from"] = draw(st.sampled_from(existing))
+    return operation
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_objects, st.data())
+def test_proposed_patches_apply_exactly_like_rfc_6902(state: dict[str, Any], data: Any) -> None:
+    store = StateStore(SharedState.of(state), None)
+    patch = [data.draw(raw_operation(state)) for _ in range(data.draw(st.integers(1, 3)))]
+    # Where the jsonpatch library departs from RFC 6902 (moving a value into its own child, which the RFC
+    # forbids; moving or copying the whole document, which the RFC allows), it is no reference.
+    assume(not any(op["op"] == "move" and (op["path"] + "/").startswith(op["from"] + "/") for op in patch))
+    assume(not any(op.get("from") == "" for op in patch))
+    try:
+        expected: Any = jsonpatch.apply_patch(copy.deepcopy(state), patch)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, IndexError):
+        expected = None
+    if not isinstance(expected, dict):  # the library failed, or replaced the state with a non-object
+        expected = None
+    transition = store.propose_patch(patch, read_only=False)
+    if expected is None:
+        assert not transition.ok and store.materialize() == state
+        return
+    assert transition.ok, transition.rejected
+    store.commit(transition)
+    assert store.materialize() == expected
+    assert store.hash == merkle_hash(expected)
+    assert jsonpatch.apply_patch(copy.deepcopy(state), transition.patch) == expected  # what is recorded
+
+
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}, "required": ["n"]}
+
+
+def test_the_rule_read_only_invalid_and_unchanged() -> None:
+    store = StateStore(SharedState.of({"n": 1, "log": []}), SCHEMA)
+    bump = [{"op": "replace", "path": "/n", "value": 2}]
+    assert store.propose_patch(bump, read_only=True).rejected == (
+        "this tool is read-only and must not change the state; the change was discarded"
+    )
+    same = store.propose_patch([{"op": "replace", "path": "/n", "value": 1}], read_only=True)
+    assert same.ok and same.patch == []  # no change: allowed even for a read-only tool
+    invalid = store.propose_patch([{"op": "remove", "path": "/n"}], read_only=False)
+    assert invalid.rejected == "the new state would not match the state schema: at /: 'n' is a required property"
+    bad = store.propose_patch([{"op": "replace", "path": "/m", "value": 0}], read_only=False)
+    assert (bad.rejected or "").startswith("the state patch was not applied: operation 0 (replace /m)")
+    assert store.materialize() == {"n": 1, "log": []}
+
+
+def test_a_whole_new_state_is_diffed() -> None:
+    store = StateStore(SharedState.of({"n": 1, "log": ["a"]}), SCHEMA)
+    transition = store.propose_state({"n": 3, "log": ["a", "b"]}, read_only=False)
+    assert transition.patch == [
+        {"op": "add", "path": "/log/1", "value": "b"},
+        {"op": "replace", "path": "/n", "value": 3},
+    ]
+    store.commit(transition)
+    assert store.materialize() == {"n": 3, "log": ["a", "b"]}
+    not_json = store.propose_state({"n": {1, 2}}, read_only=False)
+    assert "not JSON-serializable" in (not_json.rejected or "")
+
+
+def test_the_hash_tracks_every_commit() -> None:
+    store = StateStore(SharedState.of({"orders": {f"#W{i}": {"status": "pending"} for i in range(500)}}), None)
+    for i in range(0, 500, 50):
+        transition = store.propose_patch(
+            [{"op": "replace", "path": f"/orders/#W{i}/status", "value": "cancelled"}], read_only=False
+        )
+        store.commit(transition)
+        assert store.hash == merkle_hash(store.materialize())
+
+
+@pytest.mark.parametrize("state", [{}, {"a": [1, {"b": None}], "c": "é"}, {"x": 1.5, "y": True, "z": 0}])
+def test_the_reference_implementation_in_the_docs_gives_the_same_hash(state: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "state.md").read_text()
+    code = doc.split("```python\n# reference implementation\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # our own documentation, tested so it stays true
+    assert namespace["state_hash"](state) == merkle_hash(state)
