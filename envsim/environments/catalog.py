@@ -170,14 +170,14 @@ def tool_spec_from_config(tool: ToolConfig) -> ToolSpec:
 
 def _initial_state(
     config: EnvironmentConfig, override: StateOverride | None
-) -> tuple[SharedState | None, list[dict[str, Any]] | None]:
+) -> tuple[SharedState | dict[str, Any] | None, list[dict[str, Any]] | None]:
     """The shared state an instance starts from, and the JSON Patch over it (a patch override).
 
     The catalog's state is copied, hashed and validated once per process and shared (O(1) per episode);
     a full-state override is a new shared state (O(its size))."""
     if config.type is EnvironmentType.DATABASE:
-        database = database_override(config, override)  # its state is its tables (database_view.py)
-        return (SharedState.of(database) if database is not None else None), None
+        # Its state is its tables (database_view.py), held by the database environment itself.
+        return database_override(config, override), None  # type: ignore[return-value]
     if config.state_params is None:
         if override is not None:
             raise ConfigError(
@@ -192,7 +192,7 @@ def _initial_state(
 
 def _build_one(
     config: EnvironmentConfig,
-    state: SharedState | None,
+    state: SharedState | dict[str, Any] | None,
     patch: list[dict[str, Any]] | None,
     model: ChatModel | None,
     base_dir: Path | None,

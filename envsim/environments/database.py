@@ -18,6 +18,7 @@ transaction, attach files or change pragmas.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import re
@@ -175,6 +176,15 @@ class DatabaseEnvironment(ToolEnvironment):
             self._hash = state_hash(self._state)
         self._guard = _Guard()
         self.connection.set_authorizer(self._authorize)
+
+    # The database is the state: the table view is kept here, not in a StateStore.
+    @property
+    def state(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._state) if self._state is not None else None
+
+    def _commit(self, outcome: Outcome) -> None:
+        self._state = outcome.new_state
+        self._hash = state_hash(self._state)
 
     def _authorize(self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
         guard = self._guard
