@@ -340,6 +340,11 @@ def fake_server(
 
 
 def main() -> None:
+    from envsim.redaction import install_stream_redaction, register_argv
+
+    # Everything printed (tables, errors, tracebacks, warnings) passes through the redaction layer.
+    register_argv(sys.argv)
+    install_stream_redaction()
     try:
         app()
     except EnvsimError as exc:

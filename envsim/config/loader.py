@@ -30,6 +30,7 @@ from envsim.config.validation import (
 )
 from envsim.config.yaml_source import YamlDocument, read_yaml
 from envsim.errors import ConfigError, ConfigErrors
+from envsim.redaction import register_secrets_in
 
 ENV_ROOT: Loc = ("environment_config",)
 
@@ -139,6 +140,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SynthCo
     from_path = isinstance(raw.get("environment_config_path"), str) and "environment_config" not in raw
     catalog_overrides = [o for o in overrides if from_path and o.split("=", 1)[0].startswith("environment_config.")]
     raw = apply_overrides(raw, [o for o in overrides if o not in catalog_overrides])
+    register_secrets_in(raw)  # keys from the file or `--set` are redacted from every output from now on
 
     if "source_path" in raw:
         raw.pop("source_path")

@@ -32,6 +32,7 @@ from envsim.models.http_errors import (
 )
 from envsim.models.profiles import ModelProfile, profile_for
 from envsim.models.tls import shared_ssl_context
+from envsim.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class AnthropicChatModel(ChatModel):
         self.structured_output = structured_output
         self.profile: ModelProfile = profile_for("anthropic", model)
         key = api_key or os.environ.get(api_key_env)
+        register_secret(key)  # whatever its source, the key is redacted from every output
         if not key:
             raise missing_key_error(self.endpoint, api_key_env)
         self._api_key = key
