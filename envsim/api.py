@@ -9,6 +9,7 @@ directory -> the seed's dataset file at `output_path`. Re-running on the same `o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -259,7 +260,11 @@ async def _run_episodes(
             on_progress=on_progress,
             status_interval_s=interval,
         )
-        progress = await runner.run()
+        try:
+            progress = await runner.run()
+        except asyncio.CancelledError:
+            _write_dataset(cfg, run_dir)  # a cancelled run still leaves the dataset of its finished episodes
+            raise
         report = _write_dataset(cfg, run_dir)
         status = run_dir.status()
         evaluation = None

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from envsim.errors import EnvsimError
-from envsim.event_loop import run_async
+from envsim.event_loop import StopSignal, run_async
 
 if TYPE_CHECKING:
     from envsim.scenarios.evaluation import Evaluation
@@ -228,14 +228,17 @@ def run(
                     trials=trials,
                     include_scripted=include_scripted,
                     processes=processes,
-                )
+                ),
+                stop_on_signals=True,  # SIGTERM / SIGHUP stop the run like Ctrl-C
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        why = f" ({exc.args[0]})" if isinstance(exc, StopSignal) else ""
         err_console.print(
-            f"[yellow]cancelled:[/] finished episodes are saved in {out_dir}; run the same command again to resume.",
+            f"[yellow]cancelled{why}:[/] finished episodes are saved in {out_dir}; "
+            "run the same command again to resume.",
             highlight=False,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(exc.exit_code if isinstance(exc, StopSignal) else 130) from None
     except EnvsimError as exc:
         _print_user_error(exc)
     console.print(summary_table(summary))

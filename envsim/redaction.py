@@ -128,7 +128,17 @@ def _secret_assignment(name: str) -> bool:
 
 
 def _environment_secrets() -> list[str]:
-    return [v for k, v in os.environ.items() if len(v) >= MIN_SECRET_LENGTH and is_secret_key(k)]
+    # Read on every call (a test or a library may set a key later), from the raw bytes mapping when the
+    # platform has one: decoding all of os.environ per written line would cost more than the redaction.
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict):
+        return [v for k, v in os.environ.items() if len(v) >= MIN_SECRET_LENGTH and is_secret_key(k)]
+    return [os.fsdecode(v) for k, v in raw.items() if len(v) >= MIN_SECRET_LENGTH and _is_secret_env_name(k)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_env_name(name: bytes | str) -> bool:
+    return is_secret_key(os.fsdecode(name))
 
 
 @functools.lru_cache(maxsize=16)
