@@ -28,7 +28,7 @@ from envsim.config.validation import (
     validate_config,
     validate_environments,
 )
-from envsim.config.yaml_source import YamlDocument, read_yaml
+from envsim.config.yaml_source import YamlDocument, read_text_file, read_yaml
 from envsim.errors import ConfigError, ConfigErrors
 from envsim.redaction import register_secrets_in
 
@@ -249,7 +249,9 @@ def _catalog_of(
         except ConfigError as exc:
             state.errors.append(
                 main.error(
-                    ("environment_config_path",), f"cannot load the environment catalog: {exc.message}", exc.hint
+                    ("environment_config_path",),
+                    f"cannot load the environment catalog: {exc.message} (looked for {file.resolve()})",
+                    exc.hint,
                 )
                 if exc.message in ("file not found", "is a directory, expected a YAML file")
                 else exc
@@ -325,12 +327,20 @@ def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, sta
         if file.suffix in (".yaml", ".yml"):
             value = read_yaml(file).data
         else:
-            value = json.loads(file.read_text(encoding="utf-8"))
+            value = json.loads(read_text_file(file, str(file)))
     except (OSError, ConfigError) as exc:
         state.errors.append(source.error(path_loc, f"cannot read initial state file '{named}': {_reason(exc)}"))
         return
     except json.JSONDecodeError as exc:
-        state.errors.append(source.error(path_loc, f"initial state file '{named}' is not valid JSON: {exc}"))
+        state.errors.append(
+            source.error(
+                path_loc,
+                f"initial state file '{named}' is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            )
+        )
+        return
+    except RecursionError:
+        state.errors.append(source.error(path_loc, f"initial state file '{named}' is nested too deeply to read"))
         return
     params["initial_state"] = value
     # Problems found in the loaded state are reported at the key that named the file.
