@@ -119,8 +119,14 @@ def validate(
     ctx: typer.Context,
     config: str = typer.Argument(..., help="A config file, or an environment catalog file."),
     set_: list[str] = typer.Option([], "--set", help="Override a value: --set a.b[0].c=VALUE (repeatable)."),
+    import_handlers: bool = typer.Option(
+        False, "--import-handlers", help="Import python tool handlers (runs their module code) to check them."
+    ),
 ) -> None:
     """Check a config or catalog: print "ok" and a summary, or every error (exit code 0 / 1).
+
+    Every check `envsim run` makes before its first model call runs here too; python tool handlers are
+    found without running their code unless --import-handlers is given.
 
     The seed's override form works too: `envsim validate CONFIG --inference_config.generation.temperature 0.5`.
     """
@@ -129,6 +135,7 @@ def validate(
     import envsim.scenarios.attributes  # noqa: F401  (registers the attribute checks with the loader)
     from envsim.config.loader import load_config_or_catalog
     from envsim.config.overrides import split_seed_style_args
+    from envsim.config.preflight import preflight_errors
     from envsim.config.summary import build_summary, render_summary
     from envsim.errors import ConfigErrors
 
@@ -137,6 +144,9 @@ def validate(
         if _validate_scenario_catalog(config, overrides):
             return
         loaded = load_config_or_catalog(config, overrides)
+        preflight = preflight_errors(loaded, import_handlers=import_handlers)
+        if preflight:
+            raise ConfigErrors(preflight)
     except ConfigErrors as exc:
         count = len(exc.errors)
         err_console.print(Text(f"{count} error{'s' if count != 1 else ''} in {config}", style="bold red"))
