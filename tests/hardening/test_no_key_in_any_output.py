@@ -85,7 +85,9 @@ def _run(case: Case, url: str, tmp_path: Path) -> tuple[subprocess.CompletedProc
     folder = tmp_path / "cfg"
     folder.mkdir()
     model = case.model.format(url=url, key=case.key, hostport=url.removeprefix("http://"))
-    text = CONFIG.format(model="placeholder", num_samples=2).replace('{model_name: "placeholder"}', model)
+    text = CONFIG.format(model="placeholder", num_samples=2, output="out/data.jsonl").replace(
+        '{model_name: "placeholder"}', model
+    )
     text = text.replace("max_retries: 0}", "max_retries: 0, connection_timeout: 5}")
     config = folder / "run.yaml"
     config.write_text(text, encoding="utf-8")
@@ -136,4 +138,4 @@ def test_a_working_run_with_the_key_from_set_succeeds(server: ServerProcess, tmp
     """The redaction does not get in the way: the key given by --set really authenticates."""
     result, _ = _run(CASES["set"], server.url, tmp_path)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-3000:]
-    assert (tmp_path / "cfg/out/data.jsonl").read_text().count("\n") == 2
+    assert (tmp_path / "out/data.jsonl").read_text().count("\n") == 2

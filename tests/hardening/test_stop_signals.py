@@ -34,11 +34,11 @@ def slow_server() -> Iterator[ServerProcess]:
 
 
 def _start(url: str, tmp_path: Path, *, open_episodes: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    text = CONFIG.format(model="placeholder", num_samples=20 * open_episodes)
-    text = text.replace('{model_name: "placeholder"}', MODEL.format(url=url))
-    text = text.replace("num_workers: 4", f"num_workers: {open_episodes}")
     folder = tmp_path / "cfg"
     folder.mkdir(parents=True)
+    text = CONFIG.format(model="placeholder", num_samples=20 * open_episodes, output=folder / "out/data.jsonl")
+    text = text.replace('{model_name: "placeholder"}', MODEL.format(url=url))
+    text = text.replace("num_workers: 4", f"num_workers: {open_episodes}")
     config = folder / "run.yaml"
     config.write_text(text, encoding="utf-8")
     out = tmp_path / "run"
