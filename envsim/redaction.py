@@ -52,7 +52,9 @@ _AUTH_SCHEME = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)(?P<gap>\s+)[A-Za-z0
 _URL_USERINFO = re.compile(r"(?<![a-zA-Z0-9+.\-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<userinfo>[^/@\s\"'<>]+)@")
 # `name=value` (query parameters, `--set a.b.api_key=...`) and `name: value` header lines. Patterns that
 # start with a character class begin at a word boundary (lookbehind): linear time on long runs of letters.
-_ASSIGNMENT = re.compile(r"(?<![A-Za-z0-9_\-])(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)(?P<sep>=)(?P<value>[^\s&#\"'<>\\,;)\]}]+)")
+_ASSIGNMENT = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)(?P<sep>=)(?P<value>[^\s&#\"'<>\\,;)\]}]+)"
+)
 _HEADER = re.compile(
     r"(?P<name>x-api-key|api-key|authorization|proxy-authorization)(?P<sep>[\"']?\s*:\s*[\"']?)"
     r"(?!(?:Bearer|Basic|Token)\b)(?P<value>[^\s\"'<>\\,;]+)",
