@@ -239,7 +239,8 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
         tools=state.tools,
         max_tool_rounds=conversation.max_tool_rounds,
     )
-    return await _converse(state, user, assistant, state.plan, conversation.max_turns)
+    # Without a plan (dropped or not asked for) the conversation still has its drawn length.
+    return await _converse(state, user, assistant, state.plan, num_turns)
 
 
 async def _converse(
