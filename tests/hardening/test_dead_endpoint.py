@@ -45,6 +45,11 @@ def test_a_run_against_a_dead_endpoint_ends_within_10_s(kind: str, tmp_path: Pat
     config = tmp_path / "run.yaml"
     config.write_text(text, encoding="utf-8")
     env = {**os.environ, key_env: "unused-key-123", "PYTHONPATH": str(Path(envsim.__file__).parents[1])}
+    # What starting envsim costs on this machine right now (seconds on a loaded CI machine): the bound
+    # below is 10 s or three such startups, whichever is larger.
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "envsim", "validate", str(config)], capture_output=True, env=env, timeout=120)
+    startup = time.monotonic() - started
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "envsim", "run", str(config), "--out", str(tmp_path / "run")],
@@ -55,7 +60,8 @@ def test_a_run_against_a_dead_endpoint_ends_within_10_s(kind: str, tmp_path: Pat
     elapsed = time.monotonic() - started
     stderr = " ".join(result.stderr.decode(errors="replace").split())
     assert result.returncode == 1, stderr[-2000:]
-    assert elapsed < 10 * LOAD_FACTOR, f"took {elapsed:.1f} s"
+    assert elapsed < max(10.0, 3 * startup) * LOAD_FACTOR, f"took {elapsed:.1f} s (startup {startup:.1f} s)"
+    assert "gave up after 3 attempts" in stderr  # a few quick retries, not six with exponential backoff
     assert "stopped calling model endpoint" in stderr and url in stderr and "nothing answers there" in stderr
     assert "check that the server is running" in stderr and "Traceback" not in stderr
 
