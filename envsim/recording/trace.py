@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from envsim.messages import Message, ToolSpec
 from envsim.models.base import Usage
@@ -30,6 +30,14 @@ class Plan(BaseModel):
     notes: str | None = None
     # The planner gave this many turns instead of num_turns; the plan was truncated or padded to fit.
     adjusted_from: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unadjusted(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when set: plans that fit keep the bytes (traces, the seed's dataset) they had.
+        data = handler(self)
+        if data.get("adjusted_from") is None:
+            data.pop("adjusted_from", None)
+        return data
 
 
 class TerminationReason(StrEnum):
