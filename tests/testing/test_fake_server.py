@@ -91,6 +91,7 @@ async def test_latency_is_injected_and_requests_run_concurrently() -> None:
     async with FakeModelServer(latency=latency) as server:
         model = OpenAIChatModel("m", base_url=server.openai_base_url, api_key="k")
         request = ModelRequest(messages=[Message.user("hi")])
+        await model.generate(request)  # warm-up: the client's lazy imports take seconds on a loaded machine
         start = time.perf_counter()
         await asyncio.gather(*(model.generate(request) for _ in range(calls)))
         elapsed = time.perf_counter() - start
