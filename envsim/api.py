@@ -9,6 +9,7 @@ directory -> the seed's dataset file at `output_path`. Re-running on the same `o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from envsim.models.stack import RoleModels, build_role_models, generation_params
 from envsim.recording import RunDirectory, RunManifest, RunState, write_dataset
 from envsim.recording.clean import infrastructure_error_episodes
 from envsim.recording.dataset import DatasetReport
+from envsim.recording.output_owner import check_output_owner, record_output_owner
 from envsim.scenarios.evaluation import Evaluation
 from envsim.scenarios.live import ScenarioRun, evaluate_run, is_scenario_catalog_file, write_evaluation
 from envsim.simulation.episode import EpisodeDeps, EpisodeSpec, episode_id_for, simulate_episode
@@ -266,6 +268,9 @@ async def _run_episodes(
         models={role: sim.models[role].name for role in (*CONVERSATION_ROLES, "environment")},
     )
     on_progress = _with_batch_notes(on_progress, sim.models)
+    output = dataset_path(cfg)
+    if output is not None:
+        check_output_owner(output, run_path, force=force)  # before simulating anything
     with RunDirectory.open(run_path, manifest=manifest, force=force) as run_dir:
         runner = Runner(
             specs if specs is not None else _specs(cfg),
@@ -277,7 +282,11 @@ async def _run_episodes(
             on_progress=on_progress,
             status_interval_s=interval,
         )
-        progress = await runner.run()
+        try:
+            progress = await runner.run()
+        except asyncio.CancelledError:
+            _write_dataset(cfg, run_dir)  # a cancelled run still leaves the dataset of its finished episodes
+            raise
         report = _write_dataset(cfg, run_dir)
         infrastructure = report.skipped_infrastructure if report else infrastructure_error_episodes(run_dir.traces())
         status = run_dir.status()
@@ -446,12 +455,23 @@ async def _worker_simulation(
     )
 
 
-def _write_dataset(config: SynthConfig, run_dir: RunDirectory) -> DatasetReport | None:
+def dataset_path(config: SynthConfig) -> Path | None:
+    """Where the dataset file goes: `output_path`, a relative one against the working directory (as oumi,
+    whose format this is, resolves it), so two runs of one config from different places do not collide."""
     if not config.output_path:
         return None
-    output = resolve_path(config, config.output_path)
+    path = Path(config.output_path).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def _write_dataset(config: SynthConfig, run_dir: RunDirectory) -> DatasetReport | None:
+    output = dataset_path(config)
+    if output is None:
+        return None
     output.parent.mkdir(parents=True, exist_ok=True)
-    return write_dataset(run_dir.traces(), output, passthrough=config.strategy_params.passthrough_attributes)
+    report = write_dataset(run_dir.traces(), output, passthrough=config.strategy_params.passthrough_attributes)
+    record_output_owner(output, run_dir.path)
+    return report
 
 
 def _summary(

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from envsim.errors import EnvsimError
-from envsim.event_loop import run_async
+from envsim.event_loop import StopSignal, run_async
 
 if TYPE_CHECKING:
     from envsim.api import RunSummary
@@ -178,8 +178,14 @@ def validate(
     ctx: typer.Context,
     config: str = typer.Argument(..., help="A config file, or an environment catalog file."),
     set_: list[str] = typer.Option([], "--set", help="Override a value: --set a.b[0].c=VALUE (repeatable)."),
+    import_handlers: bool = typer.Option(
+        False, "--import-handlers", help="Import python tool handlers (runs their module code) to check them."
+    ),
 ) -> None:
     """Check a config or catalog: print "ok" and a summary, or every error (exit code 0 / 1).
+
+    Every check `envsim run` makes before its first model call runs here too; python tool handlers are
+    found without running their code unless --import-handlers is given.
 
     The seed's override form works too: `envsim validate CONFIG --inference_config.generation.temperature 0.5`.
     """
@@ -188,6 +194,7 @@ def validate(
     import envsim.attributes.pipeline  # noqa: F401  (registers the attribute checks with the loader)
     from envsim.config.loader import load_config_or_catalog
     from envsim.config.overrides import split_seed_style_args
+    from envsim.config.preflight import preflight_errors
     from envsim.config.summary import build_summary, render_summary
     from envsim.errors import ConfigErrors
 
@@ -196,6 +203,9 @@ def validate(
         if _validate_scenario_catalog(config, overrides):
             return
         loaded = load_config_or_catalog(config, overrides)
+        preflight = preflight_errors(loaded, import_handlers=import_handlers)
+        if preflight:
+            raise ConfigErrors(preflight)
     except ConfigErrors as exc:
         count = len(exc.errors)
         err_console.print(Text(f"{count} error{'s' if count != 1 else ''} in {config}", style="bold red"))
@@ -291,14 +301,17 @@ def run(
                     include_scripted=include_scripted,
                     processes=processes,
                     batch=batch,
-                )
+                ),
+                stop_on_signals=True,  # SIGTERM / SIGHUP stop the run like Ctrl-C
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        why = f" ({exc.args[0]})" if isinstance(exc, StopSignal) else ""
         err_console.print(
-            f"[yellow]cancelled:[/] finished episodes are saved in {out_dir}; run the same command again to resume.",
+            f"[yellow]cancelled{why}:[/] finished episodes are saved in {out_dir}; "
+            "run the same command again to resume.",
             highlight=False,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(exc.exit_code if isinstance(exc, StopSignal) else 130) from None
     except EnvsimError as exc:
         _print_user_error(exc)
     console.print(summary_table(summary))
@@ -619,6 +632,11 @@ _register_subcommands()
 
 
 def main() -> None:
+    from envsim.redaction import install_stream_redaction, register_argv
+
+    # Everything printed (tables, errors, tracebacks, warnings) passes through the redaction layer.
+    register_argv(sys.argv)
+    install_stream_redaction()
     try:
         app()
     except EnvsimError as exc:

@@ -5,6 +5,8 @@ Tracebacks are for bugs; anything raised from here is printed by the CLI as a sh
 
 from __future__ import annotations
 
+from envsim.redaction import redact_text
+
 
 class EnvsimError(Exception):
     """Base class of every error envsim raises on purpose."""
@@ -15,7 +17,7 @@ class EnvsimError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
-        return f"{self.message}\n  fix: {self.hint}" if self.hint else self.message
+        return redact_text(f"{self.message}\n  fix: {self.hint}" if self.hint else self.message)
 
 
 class ConfigError(EnvsimError):
@@ -39,7 +41,7 @@ class ConfigError(EnvsimError):
         line = str(self.line) if self.line is not None and self.file else None
         where = ":".join(p for p in (self.file, line, self.location) if p)
         head = f"{where}: {self.message}" if where else self.message
-        return f"{head}\n  fix: {self.hint}" if self.hint else head
+        return redact_text(f"{head}\n  fix: {self.hint}" if self.hint else head)
 
 
 class ConfigErrors(EnvsimError):

@@ -29,8 +29,9 @@ from envsim.config.validation import (
     validate_config,
     validate_environments,
 )
-from envsim.config.yaml_source import YamlDocument, read_yaml
+from envsim.config.yaml_source import YamlDocument, read_text_file, read_yaml
 from envsim.errors import ConfigError, ConfigErrors
+from envsim.redaction import register_secrets_in
 
 ENV_ROOT: Loc = ("environment_config",)
 
@@ -140,6 +141,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SynthCo
     from_path = isinstance(raw.get("environment_config_path"), str) and "environment_config" not in raw
     catalog_overrides = [o for o in overrides if from_path and o.split("=", 1)[0].startswith("environment_config.")]
     raw = apply_overrides(raw, [o for o in overrides if o not in catalog_overrides])
+    register_secrets_in(raw)  # keys from the file or `--set` are redacted from every output from now on
 
     if "source_path" in raw:
         raw.pop("source_path")
@@ -248,7 +250,9 @@ def _catalog_of(
         except ConfigError as exc:
             state.errors.append(
                 main.error(
-                    ("environment_config_path",), f"cannot load the environment catalog: {exc.message}", exc.hint
+                    ("environment_config_path",),
+                    f"cannot load the environment catalog: {exc.message} (looked for {file.resolve()})",
+                    exc.hint,
                 )
                 if exc.message in ("file not found", "is a directory, expected a YAML file")
                 else exc
@@ -333,12 +337,20 @@ def _read_initial_state(env: Any, loc: Loc, source: _Source, base_dir: Path, sta
         if file.suffix in (".yaml", ".yml"):
             value = read_yaml(file).data
         else:
-            value = json.loads(file.read_text(encoding="utf-8"))
+            value = json.loads(read_text_file(file, str(file)))
     except (OSError, ConfigError) as exc:
         state.errors.append(source.error(path_loc, f"cannot read initial state file '{named}': {_reason(exc)}"))
         return
     except json.JSONDecodeError as exc:
-        state.errors.append(source.error(path_loc, f"initial state file '{named}' is not valid JSON: {exc}"))
+        state.errors.append(
+            source.error(
+                path_loc,
+                f"initial state file '{named}' is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            )
+        )
+        return
+    except RecursionError:
+        state.errors.append(source.error(path_loc, f"initial state file '{named}' is nested too deeply to read"))
         return
     params["initial_state"] = value
     # Problems found in the loaded state are reported at the key that named the file.

@@ -398,7 +398,7 @@ class RemoteParams(StrictModel):
     max_validation_retries: int = Field(default=3, ge=0)  # re-asks on invalid structured output
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)
-    connection_timeout: float = Field(default=300.0, gt=0)
+    connection_timeout: float = Field(default=120.0, gt=0)  # read timeout (s); connecting has its own 5 s
     # Backoff of retried requests (seconds): the first wait's cap, and the largest wait (full jitter).
     initial_retry_delay: float = Field(default=1.0, ge=0)
     max_retry_delay: float = Field(default=60.0, ge=0)

@@ -7,6 +7,7 @@ loading we also record the line of every node, so errors can point at `file:line
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,51 @@ class YamlDocument:
         return None
 
 
-def read_yaml(path: Path, *, display: str | None = None) -> YamlDocument:
-    """Read one YAML document safely. Any problem becomes a ConfigError naming the file (and line)."""
-    shown = display or str(path)
+DEFAULT_MAX_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_CONFIG_BYTES_ENV = "ENVSIM_MAX_CONFIG_BYTES"
+
+
+def max_config_bytes() -> int:
+    """The size limit for config, catalog and scenario files: ENVSIM_MAX_CONFIG_BYTES, else 8 MiB.
+
+    A guard against a wrong path (a dataset, a log) or a generated file gone wrong: PyYAML parses about
+    a megabyte per second, so a 50 MB file would keep `validate` busy for a minute before any error."""
+    raw = os.environ.get(MAX_CONFIG_BYTES_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_CONFIG_BYTES
     try:
-        text = path.read_text(encoding="utf-8")
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"{MAX_CONFIG_BYTES_ENV} must be a positive number of bytes, got {raw!r}",
+            hint=f"unset it (default {DEFAULT_MAX_CONFIG_BYTES}) or set e.g. {MAX_CONFIG_BYTES_ENV}=50000000",
+        )
+    return value
+
+
+def check_file_size(path: Path, shown: str) -> None:
+    """Refuse a file above `max_config_bytes()` before reading it."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # the read reports it (not found, permission, ...)
+    limit = max_config_bytes()
+    if size > limit:
+        raise ConfigError(
+            f"the file is {_megabytes(size)}, larger than the {_megabytes(limit)} limit for config, "
+            "catalog and scenario files",
+            file=shown,
+            hint=f"check that this is the file you meant; to read it anyway set {MAX_CONFIG_BYTES_ENV}={size}",
+        )
+
+
+def read_text_file(path: Path, shown: str) -> str:
+    """A config-like file's text (size-checked, UTF-8); every problem is a ConfigError naming the file."""
+    check_file_size(path, shown)
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             "file not found",
@@ -74,22 +115,77 @@ def read_yaml(path: Path, *, display: str | None = None) -> YamlDocument:
         ) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, expected a YAML file", file=shown) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", file=shown) from None
-    loader = UniqueKeySafeLoader(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=shown) from None
     try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _line_column_of_byte(raw, exc.start)
+        raise ConfigError(
+            f"not valid UTF-8 at line {line}, column {column} (byte 0x{raw[exc.start]:02x})",
+            file=shown,
+            line=line,
+            hint="save the file as UTF-8 text",
+        ) from None
+
+
+def read_yaml(path: Path, *, display: str | None = None) -> YamlDocument:
+    """Read one YAML document safely. Any problem becomes a ConfigError naming the file (and line)."""
+    shown = display or str(path)
+    text = read_text_file(path, shown)
+    loader: UniqueKeySafeLoader | None = None
+    try:
+        loader = UniqueKeySafeLoader(text)  # the reader checks every character here (NUL, controls)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_column_of_char(text, exc.position)
+        raise ConfigError(
+            f"invalid YAML at line {line}, column {column}: character {_describe_char(exc.character)} is not "
+            "allowed in YAML",
+            file=shown,
+            line=line,
+            hint="remove the character (a NUL or control character usually means a binary or corrupted file)",
+        ) from None
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError(_describe_yaml_error(exc), file=shown, hint=_yaml_hint(exc)) from None
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(_describe_yaml_error(exc), file=shown, hint=_yaml_hint(exc), line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=shown) from None
+    except RecursionError:
+        raise ConfigError("the YAML is nested too deeply to read", file=shown, hint="flatten the structure") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[Loc, int] = {}
     if node is not None:
-        _record_lines(node, (), lines)
+        try:
+            _record_lines(node, (), lines)
+        except RecursionError:
+            lines.clear()  # nesting the constructor survived; locations without lines
     return YamlDocument(path=path, data=data, lines=lines)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size} bytes"
+
+
+def _line_column_of_byte(raw: bytes, index: int) -> tuple[int, int]:
+    start = raw.rfind(b"\n", 0, index) + 1
+    return raw.count(b"\n", 0, index) + 1, index - start + 1
+
+
+def _line_column_of_char(text: str, index: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - start + 1
+
+
+def _describe_char(character: object) -> str:
+    code = ord(character) if isinstance(character, str) and len(character) == 1 else character
+    if not isinstance(code, int):
+        return repr(character)
+    return f"U+{code:04X}" + (" (NUL)" if code == 0 else "")
 
 
 def parse_yaml_value(text: str) -> Any:

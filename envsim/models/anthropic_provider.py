@@ -33,6 +33,8 @@ from envsim.models.http_errors import (
 )
 from envsim.models.profiles import ModelProfile, profile_for
 from envsim.models.tls import shared_ssl_context
+from envsim.models.unreachable import CONNECT_TIMEOUT_S
+from envsim.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class AnthropicChatModel(ChatModel):
         self.structured_output = structured_output
         self.profile: ModelProfile = profile_for("anthropic", model)
         key = api_key or os.environ.get(api_key_env)
+        register_secret(key)  # whatever its source, the key is redacted from every output
         if not key:
             raise missing_key_error(self.endpoint, api_key_env)
         self._api_key = key
@@ -98,9 +101,11 @@ class AnthropicChatModel(ChatModel):
                 api_key=self._api_key,
                 base_url=self.base_url,
                 max_retries=0,
-                timeout=self.timeout,
+                timeout=httpx2.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S),
                 http_client=anthropic.DefaultAsyncHttpxClient(
-                    limits=limits, timeout=self.timeout, verify=shared_ssl_context()
+                    limits=limits,
+                    timeout=httpx2.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S),
+                    verify=shared_ssl_context(),
                 ),
             )
             self._loop = loop

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from envsim.errors import CircuitOpenError, ModelAuthError, ModelError
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, ModelWrapper
 from envsim.models.limits import EndpointKey
+from envsim.models.unreachable import UnreachableEndpointError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class CircuitBreaker:
         self.failures = 0
         self.last_error: ModelError | None = None
         self.open_error: CircuitOpenError | None = None
+        self.ever_succeeded = False  # an endpoint that never answered is not coming back mid-run
 
     @property
     def is_open(self) -> bool:
@@ -54,6 +56,7 @@ class CircuitBreaker:
             raise error from opened.__cause__
 
     def record_success(self) -> None:
+        self.ever_succeeded = True
         self.consecutive_failures = 0
         self._recent.append(False)
 
@@ -75,6 +78,8 @@ class CircuitBreaker:
         s = self.settings
         if isinstance(error, ModelAuthError):
             return "the endpoint refused the credentials"
+        if isinstance(error, UnreachableEndpointError) and not self.ever_succeeded:
+            return "nothing answers there (connection refused, unknown host or connect timeout)"
         if self.consecutive_failures >= s.consecutive_failures:
             return f"{self.consecutive_failures} consecutive calls failed"
         failed = sum(self._recent)
@@ -90,7 +95,12 @@ class CircuitBreaker:
 
 def _open_error(endpoint: str, reason: str, error: ModelError) -> CircuitOpenError:
     last = f"{type(error).__name__}" + (f" (HTTP {error.status})" if error.status else "") + f": {error.message}"
-    if isinstance(error, ModelAuthError):
+    if isinstance(error, UnreachableEndpointError):
+        hint = (
+            "check that the server is running and listening at that address (scheme, host, port and the /v1 "
+            "path of base_url), and that no firewall or proxy is in the way; then resume the run"
+        )
+    elif isinstance(error, ModelAuthError):
         hint = (
             "check that the API key environment variable (OPENAI_API_KEY / ANTHROPIC_API_KEY, or the one named "
             "by `api_key_env`) holds a valid key for this endpoint, then resume the run"

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 
 from envsim.errors import ModelAuthError, ModelError, RateLimitError, RetryableModelError
+from envsim.models.unreachable import is_unreachable, unreachable_error
 
 # Key shapes providers echo back in error bodies ("Incorrect API key provided: sk-ab***yz").
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|sk-ant-[A-Za-z0-9_\-*]{6,})")
@@ -86,7 +87,11 @@ def error_for_status(
     return ModelError(head, status=status, endpoint=endpoint, hint=hint)
 
 
-def connection_error(endpoint: str, detail: str, *, timeout: bool = False) -> RetryableModelError:
+def connection_error(
+    endpoint: str, detail: str, *, timeout: bool = False, cause: BaseException | None = None
+) -> RetryableModelError:
+    if is_unreachable(cause):  # refused / unknown host / connect timeout: see envsim.models.unreachable
+        return unreachable_error(endpoint, detail)
     what = "timed out" if timeout else "connection failed"
     return RetryableModelError(
         f"{endpoint}: {what} ({detail})",
@@ -126,10 +131,10 @@ def sdk_error(
     """Map an exception of an official SDK (`openai` or `anthropic`: both share one exception
     hierarchy) to the envsim error the retry layer understands."""
     if isinstance(exc, sdk.APITimeoutError):
-        return connection_error(endpoint, str(exc).split(".")[0], timeout=True)
+        return connection_error(endpoint, str(exc).split(".")[0], timeout=True, cause=exc)
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        return connection_error(endpoint, f"{type(cause).__name__}: {cause}" if cause else str(exc))
+        return connection_error(endpoint, f"{type(cause).__name__}: {cause}" if cause else str(exc), cause=exc)
     if isinstance(exc, sdk.APIStatusError):
         return error_for_status(
             exc.status_code,

@@ -30,6 +30,7 @@ from envsim.models.openai_transport import (
 )
 from envsim.models.profiles import ModelProfile, profile_for
 from envsim.models.tls import shared_ssl_context
+from envsim.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class OpenAIChatModel(ChatModel):
         self.transport: Transport = transport
         self.profile: ModelProfile = profile_for("openai", model, official_endpoint=self.official)
         key = api_key or os.environ.get(api_key_env)
+        register_secret(key)  # whatever its source, the key is redacted from every output
         if not key:
             if self.official:
                 raise missing_key_error(self.endpoint, api_key_env)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from envsim.models import request_guard
 from envsim.models.http_errors import connection_error, error_detail, error_for_status, sdk_error
 from envsim.models.tls import shared_ssl_context
+from envsim.models.unreachable import CONNECT_TIMEOUT_S
 
 Transport = Literal["direct", "sdk"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
@@ -56,13 +57,14 @@ class Endpoint:
         return self.base_url.lower().startswith("https:")
 
     def sdk_client(self, http_client: Any) -> Any:
+        import httpx2
         import openai
 
         return openai.AsyncOpenAI(
             api_key=self.api_key,
             base_url=self.base_url,
             max_retries=0,  # retries, limits and backoff are envsim's (see envsim.models.retry)
-            timeout=self.timeout,
+            timeout=httpx2.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S),
             http_client=http_client,
         )
 
@@ -78,7 +80,8 @@ class SdkTransport:
         self._endpoint = endpoint
         limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         http_client_class = aiohttp_transport() or openai.DefaultAsyncHttpxClient
-        http_client = http_client_class(limits=limits, timeout=endpoint.timeout, verify=shared_ssl_context())
+        timeout = httpx2.Timeout(endpoint.timeout, connect=CONNECT_TIMEOUT_S)
+        http_client = http_client_class(limits=limits, timeout=timeout, verify=shared_ssl_context())
         self._client = endpoint.sdk_client(http_client)
 
     async def send(self, body: bytes) -> bytes:
@@ -116,7 +119,7 @@ class DirectTransport:
             connector=aiohttp.TCPConnector(
                 limit=max_connections, ssl=shared_ssl_context() if endpoint.uses_tls else True
             ),
-            timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
+            timeout=aiohttp.ClientTimeout(total=endpoint.timeout, sock_connect=CONNECT_TIMEOUT_S),
         )
         # HTTP(S)_PROXY / NO_PROXY as the SDK's clients honour them, looked up once: aiohttp's
         # `trust_env` reads the environment on every request (0.5 ms of CPU each).
@@ -130,10 +133,10 @@ class DirectTransport:
             async with self._session.post(self.url, data=body, headers=self.headers, proxy=self.proxy) as response:
                 content = await response.read()
                 status, headers, reason = response.status, response.headers, response.reason or ""
-        except TimeoutError:
-            raise connection_error(e.name, f"no reply within {e.timeout:g} s", timeout=True) from None
+        except TimeoutError as exc:
+            raise connection_error(e.name, f"no reply within {e.timeout:g} s", timeout=True, cause=exc) from None
         except aiohttp.ClientError as exc:
-            raise connection_error(e.name, f"{type(exc).__name__}: {exc}") from None
+            raise connection_error(e.name, f"{type(exc).__name__}: {exc}", cause=exc) from None
         if status >= 400:
             raise error_for_status(
                 status,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from envsim.config.models import RemoteParams
 from envsim.errors import ModelError
 from envsim.models.base import ChatModel, ModelCallRecord, ModelRequest, ModelResponse, ModelWrapper
+from envsim.models.unreachable import UNREACHABLE_ATTEMPTS, UNREACHABLE_RETRY_DELAY_S, UnreachableEndpointError
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -105,9 +106,13 @@ class RetryingModel(ModelWrapper):
                 response = await self.inner.generate(request)
             except ModelError as exc:
                 errors.append(_describe(exc))
-                if not self.policy.should_retry(exc, attempt):
+                unreachable = isinstance(exc, UnreachableEndpointError)
+                if not self.policy.should_retry(exc, attempt) or (unreachable and attempt >= UNREACHABLE_ATTEMPTS):
                     raise _gave_up(exc, attempt, waited) from None
-                wait = self.policy.delay(attempt, exc, self._rng)
+                # Nothing answers: a few quick retries (a restarting server), not minutes of backoff.
+                wait = (
+                    UNREACHABLE_RETRY_DELAY_S * attempt if unreachable else self.policy.delay(attempt, exc, self._rng)
+                )
                 waited += wait
                 await self._sleep(wait)
                 continue

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envsim.errors import DataError
+from envsim.redaction import redact_text
 
 _READ_CHUNK = 1 << 16
 
@@ -81,8 +82,8 @@ def iter_records(path: Path) -> Iterator[Any]:
 
 
 def dumps_line(value: Any) -> bytes:
-    """One compact JSON line, UTF-8, newline-terminated. Key order is the caller's (deterministic)."""
-    return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    """One compact JSON line, UTF-8, newline-terminated, secrets redacted. Key order is the caller's."""
+    return (redact_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) + "\n").encode("utf-8")
 
 
 def atomic_write_bytes(path: Path, chunks: Iterable[bytes], *, fsync: bool = False) -> None:
@@ -103,5 +104,5 @@ def atomic_write_bytes(path: Path, chunks: Iterable[bytes], *, fsync: bool = Fal
 
 
 def atomic_write_json(path: Path, value: Any, *, fsync: bool = False) -> None:
-    text = json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+    text = redact_text(json.dumps(value, ensure_ascii=False, indent=2)) + "\n"
     atomic_write_bytes(path, [text.encode("utf-8")], fsync=fsync)

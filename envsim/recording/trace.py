@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from envsim.messages import Message, ToolSpec
 from envsim.models.base import Usage
@@ -29,12 +29,22 @@ class Plan(BaseModel):
     num_turns: int
     turns: list[PlanTurn]
     notes: str | None = None
+    # The planner gave this many turns instead of num_turns; the plan was truncated or padded to fit.
+    adjusted_from: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unadjusted(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when set: plans that fit keep the bytes (traces, the seed's dataset) they had.
+        data = handler(self)
+        if data.get("adjusted_from") is None:
+            data.pop("adjusted_from", None)
+        return data
 
 
 class TerminationReason(StrEnum):
     PLANNED_TURNS = "planned_turns"  # the plan's number of turns was reached
     USER_STOP = "user_stop"  # the user simulator emitted the stop marker
-    MAX_TURNS = "max_turns"  # max_turns reached without a plan
+    MAX_TURNS = "max_turns"  # the drawn number of turns reached without a plan
     TOOL_ROUND_LIMIT = "tool_round_limit"  # the assistant kept calling tools; final answer forced, then stopped
     MODEL_ERROR = "model_error"  # a model call failed after retries
     ENVIRONMENT_ERROR = "environment_error"  # an environment failed in a way the assistant cannot see

@@ -257,7 +257,8 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
         max_tool_rounds=conversation.max_tool_rounds,
         reasoning=conversation.reasoning.style if conversation.reasoning else None,
     )
-    return await _converse(state, user, assistant, state.plan, conversation.max_turns)
+    # Without a plan (dropped or not asked for) the conversation still has its drawn length.
+    return await _converse(state, user, assistant, state.plan, num_turns)
 
 
 async def _converse(

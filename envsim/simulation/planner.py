@@ -1,11 +1,16 @@
 """The conversation planner: one structured call that sketches the conversation turn by turn.
 
 envsim, not the model, decides how long the conversation is: the number of turns is drawn between
-`min_turns` and `max_turns` with the episode's seed, told to the planner, and the reply must hold
-exactly that many turn instructions (envsim numbers them 1..n). A bad reply is re-asked with the validation error
-(the structured-call budget); if it still fails, the episode goes on without a plan and the trace's
-`plan_error` says why. A model that fails outright (after the model layer's retries) is a model error,
-not a missing plan.
+`min_turns` and `max_turns` with the episode's seed, told to the planner, and the reply is asked to hold
+exactly that many turn instructions (envsim numbers them 1..n). A plan with too many turns is truncated and
+one with too few is padded with a generic instruction (`Plan.adjusted_from` records the length the planner
+gave): re-asking for a length costs more calls than it buys. A reply that is not a plan at all is re-asked
+with the validation error (the structured-call budget); if it still fails, the episode goes on without a
+plan, for the drawn number of turns, and the trace's `plan_error` says why. A model that fails outright
+(after the model layer's retries) is a model error, not a missing plan.
+
+The reply schema has no `$ref` (its `$defs` are inlined where it is built): generic OpenAI-compatible
+servers that do not resolve references then see the whole shape.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from envsim.errors import OutputValidationError
 from envsim.messages import ToolSpec
+from envsim.models.schema_instance import inline_local_refs
 from envsim.models.structured import structured_call
 from envsim.recording.trace import Plan, PlanTurn
 from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
@@ -34,6 +40,9 @@ tool calls it makes). Write one instruction per turn saying what the user does o
 that the conversation progresses naturally toward the user's goal and exercises the tools where it makes
 sense. Instructions are for the user only: describe the user's intent, not the assistant's answers.
 Number the turns 1..n and return exactly n of them."""
+
+# What a padded turn asks of the user when the planner returned fewer turns than drawn.
+PADDING_INSTRUCTION = "Continue the conversation naturally toward your goal, reacting to the assistant's last reply."
 
 
 def draw_num_turns(seed: int, min_turns: int, max_turns: int) -> int:
@@ -83,20 +92,33 @@ class PlanDraft(BaseModel):
 
 @lru_cache(maxsize=64)
 def draft_type(num_turns: int) -> type[PlanDraft]:
-    """A PlanDraft whose schema and validation require exactly `num_turns` turns."""
+    """A PlanDraft whose schema asks for exactly `num_turns` turns; validation takes any non-empty list
+    (`fit_to_length` then truncates or pads it)."""
     model = create_model(
         f"PlanOf{num_turns}Turns",
         __base__=PlanDraft,
-        turns=(list[PlanTurn], Field(min_length=num_turns, max_length=num_turns)),
+        turns=(
+            list[PlanTurn],
+            Field(min_length=1, json_schema_extra={"minItems": num_turns, "maxItems": num_turns}),
+        ),
     )
     _cache_json_schema(model)
     return model
 
 
+def fit_to_length(turns: list[PlanTurn], num_turns: int) -> list[PlanTurn]:
+    """`turns` cut to `num_turns`, or padded with `PADDING_INSTRUCTION` turns up to it."""
+    kept = turns[:num_turns]
+    padding = [PlanTurn(turn=i + 1, instruction=PADDING_INSTRUCTION) for i in range(len(kept), num_turns)]
+    return [*kept, *padding]
+
+
 def _cache_json_schema(model: type[BaseModel]) -> None:
     """structured_call asks for the JSON schema on every call and pydantic rebuilds it each time
-    (~5 ms, the planner's largest cost); these types never change, so build it once."""
-    schema = model.model_json_schema()
+    (~5 ms, the planner's largest cost); these types never change, so build it once, `$ref`-free."""
+    generated = model.model_json_schema()
+    inlined = inline_local_refs(generated)
+    schema = generated if inlined is None else {k: v for k, v in inlined.items() if k != "$defs"}
     build = model.model_json_schema
 
     def cached(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -153,4 +175,11 @@ class Planner:
             raise RoleModelError("planner", describe_error(exc)) from exc
         self.caller.add_usage("planner", result.usage)
         draft = result.value
-        return PlanOutcome(plan=Plan(num_turns=num_turns, turns=draft.turns, notes=draft.notes), error=None)
+        given = len(draft.turns)
+        plan = Plan(
+            num_turns=num_turns,
+            turns=fit_to_length(draft.turns, num_turns),
+            notes=draft.notes,
+            adjusted_from=given if given != num_turns else None,
+        )
+        return PlanOutcome(plan=plan, error=None)

@@ -239,6 +239,9 @@ def _worker_main(
 ) -> None:
     # Ctrl-C reaches the whole process group; the parent decides and terminates its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):  # a forked worker would inherit the parent's stop handlers
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     if inherited:  # forked: drop the parent's pipe ends and its event loop's signal wake-up socket
         signal.set_wakeup_fd(-1)
         for parent_end in inherited:

@@ -180,7 +180,9 @@ def test_missing_catalog_file_is_reported_at_the_key_naming_it(write: WriteFile)
     path = write("c.yaml", "environment_config_path: nowhere.yaml\n", MODEL)
     errors = config_errors(path)
     assert where(errors) == [("c.yaml", "environment_config_path")]
-    assert errors[0].message == "cannot load the environment catalog: file not found"
+    assert errors[0].message.startswith("cannot load the environment catalog: file not found (looked for ")
+    looked_for = Path(errors[0].message.split("looked for ")[1].removesuffix(")"))
+    assert looked_for.is_absolute() and looked_for == path.parent / "nowhere.yaml"
 
 
 def test_catalog_with_duplicate_keys_names_the_catalog_file(write: WriteFile) -> None:

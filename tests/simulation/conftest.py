@@ -11,7 +11,7 @@ import pytest
 CONFIG = """\
 num_samples: {num_samples}
 seed: 3
-output_path: out/data.jsonl
+output_path: {output}  # absolute: relative ones resolve against the working directory
 environment_config:
   environments:
     - id: weather
@@ -70,7 +70,23 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         folder.mkdir(exist_ok=True)
         (folder / "replies.py").write_text(REPLIES, encoding="utf-8")
         path = folder / f"{name}.yaml"
-        path.write_text(textwrap.dedent(CONFIG.format(model=model, num_samples=num_samples)), encoding="utf-8")
+        path.write_text(
+            textwrap.dedent(CONFIG.format(model=model, num_samples=num_samples, output=folder / "out/data.jsonl")),
+            encoding="utf-8",
+        )
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _runs_may_share_the_dataset_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests run one config into several run directories and do not look at who owns its dataset
+    file; the refusal to overwrite another run's dataset is tested in tests/hardening/test_output_path.py."""
+    import envsim.api
+    from envsim.recording.output_owner import check_output_owner
+
+    def allow(output: Path, run_dir: Path, *, force: bool) -> None:
+        check_output_owner(output, run_dir, force=True)
+
+    monkeypatch.setattr(envsim.api, "check_output_owner", allow)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from envsim.api import run_config
 from envsim.recording import RunDirectory
 from envsim.recording.trace import TerminationReason
@@ -25,7 +27,8 @@ inference_config:
 """
 
 
-async def test_attributes_only_run_writes_one_line_per_sample(tmp_path: Path) -> None:
+async def test_attributes_only_run_writes_one_line_per_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # output_path is relative: it resolves against the working directory
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
     summary = await run_config(config, out_dir=tmp_path / "run", status_interval_s=60)

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from envsim.models.base import ModelRequest
 from envsim.recording.trace import EpisodeStatus, TerminationReason
 from envsim.simulation.episode import simulate_episode
-from envsim.simulation.planner import draw_num_turns
+from envsim.simulation.planner import PADDING_INSTRUCTION, draft_type, draw_num_turns
 from envsim.testing import FunctionModel, ScriptedModel
 
 from .test_episode import CONVERSATION, counting_user, deps, spec
@@ -51,30 +53,68 @@ async def test_the_plan_drives_the_conversation() -> None:
     assert trace.usage.keys() >= {"planner", "user", "assistant"}
 
 
-async def test_a_bad_plan_is_re_asked() -> None:
+@pytest.mark.parametrize(("given", "kind"), [(3, "too many"), (-1, "too few")])
+async def test_a_plan_of_the_wrong_length_is_fitted_not_re_asked(given: int, kind: str) -> None:
+    conversation = CONVERSATION.model_copy(update={"min_turns": 2, "max_turns": 5})
+    n = draw_num_turns(spec().seed, 2, 5)
+    planner = ScriptedModel([plan_json(n + given, numbered_from=0)])
+    trace = await simulate_episode(
+        spec(),
+        deps(
+            {"planner": planner, "user": counting_user(), "assistant": FunctionModel(lambda r: "ok")},
+            conversation,
+            use_planner=True,
+        ),
+    )
+    planner.assert_consumed()  # one planner call: the length is fixed by envsim, not re-asked
+    assert trace.plan is not None and trace.plan_error is None
+    assert trace.plan.num_turns == n and trace.plan.adjusted_from == n + given
+    assert [t.turn for t in trace.plan.turns] == list(range(1, n + 1))  # 0-based numbering renumbered
+    instructions = [t.instruction for t in trace.plan.turns]
+    if kind == "too many":
+        assert instructions == [f"step {i + 1}" for i in range(n)]
+    else:
+        assert instructions == [*(f"step {i + 1}" for i in range(n - 1)), PADDING_INSTRUCTION]
+    assert trace.termination is TerminationReason.PLANNED_TURNS and trace.turns == n
+
+
+async def test_a_reply_that_is_not_a_plan_is_re_asked() -> None:
     n = draw_num_turns(spec().seed, CONVERSATION.min_turns, CONVERSATION.max_turns)
-    planner = ScriptedModel([plan_json(n + 1), plan_json(n, numbered_from=0)])
+    empty = json.dumps({"turns": [{"turn": 1, "instruction": " "}]})
+    planner = ScriptedModel([empty, plan_json(n)])
     trace = await simulate_episode(
         spec(),
         deps(
             {"planner": planner, "user": counting_user(), "assistant": FunctionModel(lambda r: "ok")}, use_planner=True
         ),
     )
-    # The wrong length is re-asked; 0-based numbering is not worth a re-ask and is renumbered 1..n.
-    assert trace.plan is not None and trace.plan_error is None
-    assert [t.turn for t in trace.plan.turns] == list(range(1, n + 1))
+    assert trace.plan is not None and trace.plan_error is None and trace.plan.adjusted_from is None
     assert "could not be used" in (planner.requests[1].messages[-1].content or "")
     planner.assert_consumed()
 
 
-async def test_without_a_valid_plan_the_episode_goes_on_to_max_turns() -> None:
+def test_the_planner_reply_schema_has_no_refs() -> None:
+    schema = draft_type(4).model_json_schema()
+    text = json.dumps(schema)
+    assert "$ref" not in text and "$defs" not in text
+    turns = schema["properties"]["turns"]
+    assert turns["minItems"] == turns["maxItems"] == 4
+    assert turns["items"]["properties"].keys() >= {"turn", "instruction"}
+
+
+async def test_without_a_valid_plan_the_episode_keeps_its_drawn_length() -> None:
+    conversation = CONVERSATION.model_copy(update={"min_turns": 1, "max_turns": 6})
+    n = draw_num_turns(spec().seed, 1, 6)
+    assert n < 6, "pick a seed whose drawn length differs from max_turns"
     planner = ScriptedModel(["not json", "still not", "nope"])
     trace = await simulate_episode(
         spec(),
         deps(
-            {"planner": planner, "user": counting_user(), "assistant": FunctionModel(lambda r: "ok")}, use_planner=True
+            {"planner": planner, "user": counting_user(), "assistant": FunctionModel(lambda r: "ok")},
+            conversation,
+            use_planner=True,
         ),
     )
     assert trace.status is EpisodeStatus.SUCCESS and trace.plan is None
     assert "no valid plan" in (trace.plan_error or "")
-    assert trace.termination is TerminationReason.MAX_TURNS and trace.turns == CONVERSATION.max_turns
+    assert trace.turns == n

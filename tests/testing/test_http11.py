@@ -19,7 +19,7 @@ async def _exchange(port: int, data: bytes, *, half_close: bool = False) -> byte
         writer.write_eof()
     await writer.drain()
     try:
-        return await asyncio.wait_for(reader.read(), timeout=5)  # until the server closes
+        return await asyncio.wait_for(reader.read(), timeout=30)  # until the server closes
     finally:
         writer.close()
 
@@ -76,6 +76,6 @@ async def test_stop_ends_a_request_that_is_still_being_answered() -> None:
     server = HttpServer(hang)
     await server.start()
     exchange = asyncio.create_task(_exchange(server.port, _post(b"x")))
-    await asyncio.wait_for(started.wait(), timeout=5)
-    await asyncio.wait_for(server.stop(), timeout=5)
+    await asyncio.wait_for(started.wait(), timeout=30)
+    await asyncio.wait_for(server.stop(), timeout=30)
     assert await exchange == b""

@@ -72,7 +72,7 @@ async def test_resume_and_more_trials_never_duplicate(tmp_path: Path) -> None:
 
 CONFIG = """\
 seed: 4
-output_path: out/data.jsonl
+output_path: {output}
 scenario_catalog_path: catalog/live.yaml
 strategy_params:
   sampled_attributes:
@@ -95,7 +95,9 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
     write_catalog(tmp_path / "catalog", [{**cancel_scenario("always", "cancel"), "attributes": {
         "mode": "cancel", "order": "#W1001", "tone": "curt"}}], multiturn=False)  # fmt: skip
     path = tmp_path / "run.yaml"
-    path.write_text(textwrap.dedent(CONFIG.format(extra=extra)), encoding="utf-8")
+    path.write_text(
+        textwrap.dedent(CONFIG.format(extra=extra, output=tmp_path / "out" / "data.jsonl")), encoding="utf-8"
+    )
     return path
 
 
