@@ -3,12 +3,10 @@
 patches to the initial state; both must give the database tau2-bench's own code gives (tau2's
 `get_db_hash()`, fingerprinted by generate_fingerprints.py), with tau2's outputs and errors.
 
-One environment build per task and no copies in the test itself, so the cost is the engine's. Today a
-write step on this 2.8 MB state costs 1-2 s (whole-state copies, diff and validation), so only task 100
-(a two-item modification, with tau2's last-item quirk and unrounded difference, then a return) runs in
-the default suite; the tasks that together use every write tool, and all 114, are `slow` until steps
-cost O(change). Every tool on every task is checked against tau2 in the default suite regardless, by
-calling the tools directly (test_tau2_retail_tools.py).
+One environment build per task and no copies in the test itself, so the cost is the engine's: with
+steps costing what they change (docs/state.md), all 114 tasks replay in the default suite in well under
+a minute. Every tool on every task is also checked against tau2 by calling the tools directly
+(test_tau2_retail_tools.py).
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ pytestmark = requires_tau2_data
 
 # From the committed fingerprints, so the tests are collected (and skipped) without the shared data.
 ALL_TASKS = [t["task"] for t in json.loads(FINGERPRINTS.read_text(encoding="utf-8"))["tasks"]]
-DEFAULT_TASKS = ["100"]
 # Together these use every write tool: 40 pays with another method; 78 cancels, re-addresses and
 # modifies; 100 modifies two items (last-item quirk, unrounded difference) and returns; 102 exchanges;
 # 109 changes the user's address.
@@ -108,9 +105,7 @@ def test_covering_tasks_use_every_write_tool() -> None:
     assert used >= WRITE_TOOLS
 
 
-@pytest.mark.parametrize(
-    "task_id", [pytest.param(t, marks=[] if t in DEFAULT_TASKS else [pytest.mark.slow]) for t in COVERING_TASKS]
-)
+@pytest.mark.parametrize("task_id", COVERING_TASKS)
 def test_gold_replay_of_a_covering_task(
     catalog: EnvironmentCatalog, initial: dict[str, Any], hasher: Any, task_id: str
 ) -> None:
@@ -121,7 +116,6 @@ def test_fingerprints_cover_every_task() -> None:
     assert sorted(ALL_TASKS) == sorted(tasks()) and len(ALL_TASKS) == 114
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("task_id", ALL_TASKS)
 def test_gold_replay_of_every_task(
     catalog: EnvironmentCatalog, initial: dict[str, Any], hasher: Any, task_id: str

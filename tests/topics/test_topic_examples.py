@@ -31,9 +31,10 @@ def test_topic_model_examples_build_and_run(name: str, tmp_path: Path) -> None:
     assert build.exit_code == 0, build.output
     show = runner.invoke(app, ["topics", "show", str(config)])
     assert show.exit_code == 0 and "complete: True" in show.output, show.output
-    summary = run(config, out_dir=tmp_path / "run", num_samples=3)
+    data = tmp_path / "out" / "data.jsonl"  # output_path resolves against the working directory
+    summary = run(config, out_dir=tmp_path / "run", num_samples=3, overrides=[f"output_path={data}"])
     assert summary.ok and summary.done == 3
-    rows = [json.loads(line) for line in next((tmp_path / "out").glob("topic_*.jsonl")).read_text().splitlines()]
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
     assert all(row["topic"]["path"][0] in ("Home gardening", "Personal finance") for row in rows)
 
 

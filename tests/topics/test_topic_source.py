@@ -64,7 +64,7 @@ async def test_the_tree_is_built_once_and_reused(tmp_path: Path) -> None:
     config = _config(tmp_path, conversation=False)
     await run_config(config, out_dir=tmp_path / "a")
     before = (tmp_path / "topics.jsonl").read_bytes()
-    await run_config(config, out_dir=tmp_path / "b", no_cache=True)
+    await run_config(config, out_dir=tmp_path / "b", no_cache=True, force=True)  # same dataset file
     assert (tmp_path / "topics.jsonl").read_bytes() == before
 
 
