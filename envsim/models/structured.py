@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
-from xml.sax.saxutils import escape
 
 import jsonschema
 from pydantic import BaseModel, ValidationError
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from envsim.errors import DataError, OutputValidationError
 from envsim.messages import Message
 from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelResponse, RequestContext, Usage
+from envsim.models.formatters import TextFormatter, xml_element
 from envsim.models.json_extract import JSONExtractionError, extract_json
 
 T = TypeVar("T", bound=BaseModel)
@@ -65,27 +65,14 @@ def _auto_format(value: Any) -> InputFormat:
 
 
 def _format_data(data: Any, input_format: InputFormat) -> str:
+    # The typed call's formatters (envsim.models.formatters) are the one implementation of each format.
     if input_format == "xml":
         if isinstance(data, dict):
-            return "\n".join(_xml(str(k), v) for k, v in data.items())
-        return _xml("input", data)
+            return "\n".join(xml_element(str(k), v) for k, v in data.items())
+        return xml_element("input", data)
     if input_format == "text":
-        if isinstance(data, dict):
-            lines = (f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
-            return "\n".join(lines)
-        return data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+        return TextFormatter().format(data)
     return json.dumps(data, ensure_ascii=False, indent=2)
-
-
-def _xml(tag: str, value: Any) -> str:
-    if isinstance(value, dict):
-        inner = "\n".join(_xml(str(k), v) for k, v in value.items())
-        return f"<{tag}>\n{inner}\n</{tag}>"
-    if isinstance(value, list):
-        inner = "\n".join(_xml("item", v) for v in value)
-        return f"<{tag}>\n{inner}\n</{tag}>"
-    text = "" if value is None else value if isinstance(value, str) else json.dumps(value)
-    return f"<{tag}>{escape(text)}</{tag}>"
 
 
 # ---------------------------------------------------------------------------------------------- call

@@ -12,11 +12,10 @@ from typing import Any
 import networkx as nx
 
 from envsim.errors import DataError
-from envsim.models.base import ChatModel, GenerationParams, RequestContext
-from envsim.models.structured import structured_call
+from envsim.models.base import ChatModel, GenerationParams
 from envsim.topics.model import ROOT, TopicNode, call_from_json
-from envsim.topics.prompts import DEFAULT_SYSTEM_PROMPT, LinkedSubtopics, linked_subtopic_prompt
-from envsim.topics.tree import TopicTree, _call_record
+from envsim.topics.prompts import LinkedSubtopics, linked_subtopic_prompt
+from envsim.topics.tree import TopicTree
 
 MAX_SHOWN_TOPICS = 100  # existing topics shown per expansion (the most recent ones)
 
@@ -34,19 +33,11 @@ class TopicGraph(TopicTree):
         max_validation_attempts: int = 3,
     ) -> list[int]:
         existing = [(n.id, n.topic) for n in self.nodes() if n.id != node_id][-MAX_SHOWN_TOPICS:]
-        result = await structured_call(
-            model,
-            system=system_prompt or DEFAULT_SYSTEM_PROMPT,
-            input=linked_subtopic_prompt(self.path_of(node_id), self.degree, existing),
-            output_type=LinkedSubtopics,
-            context=RequestContext(episode_id="topics-graph", role="attribute"),
-            params=params,
-            max_validation_attempts=max_validation_attempts,
-        )
-        call = _call_record(model, result)
-        added = self._add_children(node_id, [s.topic for s in result.value.subtopics], call)
+        prompt = linked_subtopic_prompt(self.path_of(node_id), self.degree, existing)
+        reply, call = await self._ask(model, prompt, LinkedSubtopics, system_prompt, params, max_validation_attempts)
+        added = self._add_children(node_id, [s.topic for s in reply.subtopics], call)
         by_topic = {self.node(n).topic.casefold(): n for n in added}
-        for item in result.value.subtopics:
+        for item in reply.subtopics:
             new = by_topic.get(" ".join(item.topic.split()).casefold())
             if new is not None:
                 for target in item.related:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from envsim.errors import DataError
 from envsim.models.base import ChatModel, GenerationParams, RequestContext
 from envsim.models.structured import structured_call
 from envsim.topics.model import ROOT, TopicCall, TopicModel, TopicNode, call_from_json
 from envsim.topics.prompts import DEFAULT_SYSTEM_PROMPT, Subtopics, subtopic_prompt
+
+T = TypeVar("T", bound=BaseModel)
 
 # (event name, details) -> None: "node_expanded" {node, children}, "build_complete" {nodes, leaves}
 BuildCallback = Callable[[str, dict[str, Any]], None]
@@ -60,18 +64,30 @@ class TopicTree(TopicModel):
         params: GenerationParams | None = None,
         max_validation_attempts: int = 3,
     ) -> list[int]:
-        path = self.path_of(node_id)
+        prompt = subtopic_prompt(self.path_of(node_id), self.degree)
+        reply, call = await self._ask(model, prompt, Subtopics, system_prompt, params, max_validation_attempts)
+        return self._add_children(node_id, reply.subtopics, call)
+
+    async def _ask(
+        self,
+        model: ChatModel,
+        prompt: str,
+        output_type: type[T],
+        system_prompt: str | None,
+        params: GenerationParams | None,
+        max_validation_attempts: int,
+    ) -> tuple[T, TopicCall]:
+        """One structured call for an expansion, and the record of it the new nodes keep."""
         result = await structured_call(
             model,
             system=system_prompt or DEFAULT_SYSTEM_PROMPT,
-            input=subtopic_prompt(path, self.degree),
-            output_type=Subtopics,
+            input=prompt,
+            output_type=output_type,
             context=RequestContext(episode_id=f"topics-{self.kind}", role="attribute"),
             params=params,
             max_validation_attempts=max_validation_attempts,
         )
-        call = _call_record(model, result)
-        return self._add_children(node_id, result.value.subtopics, call)
+        return result.value, _call_record(model, result)
 
     def _add_children(self, node_id: int, topics: list[str], call: TopicCall) -> list[int]:
         seen = {t.casefold() for t in self.path_of(node_id)}
