@@ -29,6 +29,8 @@ class OpenAIBatchBackend(BatchBackend):
     ) -> None:
         self.model = model  # converts requests and replies exactly as online calls do
         self.azure_api_version = azure_api_version
+        # Azure's batch lines and batches name the endpoint without the /v1 prefix.
+        self.chat_url = "/chat/completions" if azure_api_version else CHAT_URL
         self.timeout = timeout
         self._client: Any = None
 
@@ -67,7 +69,9 @@ class OpenAIBatchBackend(BatchBackend):
         return self.model.build_params(request)
 
     def line(self, custom_id: str, body: dict[str, Any]) -> bytes:
-        return json.dumps({"custom_id": custom_id, "method": "POST", "url": CHAT_URL, "body": body}).encode() + b"\n"
+        return (
+            json.dumps({"custom_id": custom_id, "method": "POST", "url": self.chat_url, "body": body}).encode() + b"\n"
+        )
 
     def line_bytes(self, custom_id: str, body: dict[str, Any]) -> int:
         return len(self.line(custom_id, body))
@@ -84,7 +88,7 @@ class OpenAIBatchBackend(BatchBackend):
         batch = await self._call(
             client.batches.create,
             input_file_id=file_id,
-            endpoint=CHAT_URL,
+            endpoint=self.chat_url,
             completion_window="24h",
             metadata={"envsim_part": label},
         )

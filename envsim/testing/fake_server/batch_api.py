@@ -113,11 +113,13 @@ class BatchAPI:
     # ------------------------------------------------------------------ routing
 
     def handles(self, path: str) -> bool:
-        return path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches", "/files", "/batches"))
+        # Azure OpenAI's resource paths are /openai/files and /openai/batches.
+        prefixes = ("/v1/files", "/v1/batches", "/v1/messages/batches", "/files", "/batches", "/openai/files")
+        return path.startswith((*prefixes, "/openai/batches"))
 
     async def handle(self, http: HttpRequest) -> HttpResponse:
         parts = [p for p in http.path.split("/") if p]
-        if parts and parts[0] == "v1":
+        if parts and parts[0] in ("v1", "openai"):
             parts = parts[1:]
         method = http.method
         try:

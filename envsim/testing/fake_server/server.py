@@ -333,6 +333,7 @@ class FakeModelServer:
             missing = "x-api-key header is required"
             wrong = "invalid x-api-key"
         else:
+            token = token or headers.get("api-key")  # Azure OpenAI's header
             missing = "You didn't provide an API key. Send it in an Authorization: Bearer header."
             wrong = f"Incorrect API key provided: {_mask(token or '')}."
         if not token:

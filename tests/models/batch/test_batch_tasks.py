@@ -197,3 +197,19 @@ async def test_a_batch_whose_input_file_is_invalid_fails_and_its_rows_say_why(tm
         await client.close()
     assert batch.status == "failed"
     assert batch.errors is not None and "line 1" in batch.errors.data[0].message
+
+
+async def test_azure_openai_batches_through_the_sdks_azure_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key")
+    async with FakeModelServer(batch_delay=0.02) as server:
+        spec = BackendSpec(provider="azure", model="my-deployment", base_url=server.url, azure_api_version="2024-10-21")
+        task = BatchTask.create(tmp_path, "azure", spec)
+        task.add_many((r, None) for r in _requests(2))
+        await task.run(poll_interval_s=POLL)
+        results = list(task.results())
+        await task.aclose()
+        paths = {e.path for e in server.log}
+    assert all(r.ok for r in results)
+    assert "/openai/files" in paths and "/openai/batches" in paths  # Azure's resource paths, api-key auth
