@@ -24,12 +24,14 @@ log = logging.getLogger(__name__)
 
 # Request parameters a refusal can name, and the feature each belongs to.
 STRUCTURED_PARAMS = ("response_format", "json_schema", "guided_json")
-Feature = Literal["structured_output", "tool_choice", "seed", "parallel_tool_calls"]
+Feature = Literal["structured_output", "tool_choice", "seed", "parallel_tool_calls", "tool_call_content"]
 
 
 def feature_of(param: str) -> Feature | None:
     if param in STRUCTURED_PARAMS:
         return "structured_output"
+    if param == "messages" or param.startswith("messages["):
+        return "tool_call_content"  # the one thing about messages envsim can send differently
     if param in ("tool_choice", "seed", "parallel_tool_calls"):
         return param  # type: ignore[return-value]
     return None
@@ -86,6 +88,7 @@ class EndpointCapabilities:
     settings: EndpointSettings = field(default_factory=EndpointSettings)
     _structured_index: int = 0
     _fallbacks: list[str] = field(default_factory=list)
+    _tried_content: bool = False
 
     def __post_init__(self) -> None:
         self.profile = self.settings.apply(self.profile)
@@ -126,6 +129,12 @@ class EndpointCapabilities:
                 return False
             self.profile = replace(self.profile, tool_choice_modes=self.profile.tool_choice_modes - {"required"})
             return self._note("tool_choice required -> auto")
+        if feature == "tool_call_content":
+            if self.profile.tool_call_content == "empty" or self._tried_content:
+                return False
+            self._tried_content = True
+            self.profile = replace(self.profile, tool_call_content="empty")
+            return self._note('content of tool-call-only assistant messages null -> ""')
         if not getattr(self.profile, feature):
             return False
         self.profile = replace(self.profile, **{feature: False})

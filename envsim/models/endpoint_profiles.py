@@ -62,6 +62,10 @@ class EndpointProfile:
     stream_options: bool = True
     usage_details: bool = True  # prompt_tokens_details.cached_tokens and the like
     tool_call_content: Literal["null", "empty"] = "null"
+    # False: with tools offered (`tool_choice: auto`) the server can only call a tool or send an empty
+    # message (llama-cpp-python's chatml-function-calling grammar); an empty reply is then asked again
+    # with `tool_choice: none`, which lets the model write its text.
+    text_with_tools: bool = True
 
 
 _ALL_CHOICES: frozenset[ToolChoiceMode] = frozenset({"auto", "none", "required", "function"})
@@ -98,6 +102,9 @@ PROFILES: dict[str, EndpointProfile] = {
         parallel_tool_calls=False,
         stream_options=False,
         usage_details=False,
+        # Its request type wants a string (null is an HTTP 500), its chat template the key (missing: 500).
+        tool_call_content="empty",
+        text_with_tools=False,
     ),
     "lmstudio": EndpointProfile(
         "lmstudio",

@@ -32,6 +32,7 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("max_completion_tokens", "max_completion_tokens"),
     ("seed", "seed"),
     ("tools", "tools"),
+    ("messages", "messages"),  # last: a message the server's request type or chat template cannot take
 )
 _PARAM_PATTERNS = [(re.compile(rf"(?<![A-Za-z0-9_]){word}(?![A-Za-z0-9_])"), param) for word, param in _PARAMS]
 # Words of a refusal (validation libraries, OpenAI, vLLM, llama.cpp): a 5xx body must say one of these.

@@ -150,8 +150,29 @@ class OpenAIChatModel(ChatModel):
                 raise self._refusal(exc) from None
             finally:
                 self._shards.release(ticket)
-            return self.parse_completion(self._reply_json(content))
+            response = self.parse_completion(self._reply_json(content))
+            if self._needs_text_reask(request, response):
+                return await self._reask_for_text(request, response)
+            return response
         raise ModelError(f"{self.endpoint} kept refusing request parameters", endpoint=self.endpoint)
+
+    def _needs_text_reask(self, request: ModelRequest, response: ModelResponse) -> bool:
+        """An empty reply to a request offering tools, from a server that cannot write text then."""
+        if self.capabilities.profile.text_with_tools or not request.tools:
+            return False
+        if request.tool_choice not in (None, "auto"):
+            return False
+        return not response.message.tool_calls and not (response.message.content or "").strip()
+
+    async def _reask_for_text(self, request: ModelRequest, first: ModelResponse) -> ModelResponse:
+        self._warn_once(
+            "text_with_tools",
+            f"{self.endpoint} cannot answer in text while tools are offered; empty replies are asked again "
+            "with tool_choice none (see docs/servers.md)",
+        )
+        second = await self.generate(request.model_copy(update={"tool_choice": "none"}))
+        second.usage = second.usage + first.usage  # both requests were made, both are paid for
+        return second
 
     async def _detect_server(self) -> None:
         """Pick the profile of the server behind `base_url` from its `GET models` reply, once (concurrent
@@ -182,10 +203,13 @@ class OpenAIChatModel(ChatModel):
         if feature == "structured_output":
             now = self.capabilities.structured_output
             fix = f"set {where}.structured_output to one this server accepts (now {now}): json_object or prompt"
+        elif feature == "tool_call_content":
+            fix = (
+                "a message shape this server refuses; if it is a tool-call-only assistant message, set "
+                f"{where}.features.tool_call_content (null or empty) for this server's chat template"
+            )
         elif feature is not None:
             fix = f"set {where}.features.{_FEATURE_KEYS[feature]} so envsim does not send it"
-        elif exc.param.startswith("messages"):
-            fix = f"set {where}.features.tool_call_content to empty (or null) for this server's chat template"
         else:
             fix = f"this request parameter comes from envsim's request; see docs/servers.md for {where} keys"
         refused = RequestRefusedError(exc.message, param=exc.param, status=exc.status, endpoint=exc.endpoint, hint=fix)

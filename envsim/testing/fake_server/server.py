@@ -287,6 +287,9 @@ class FakeModelServer:
             return _json(500, wire.error_body(500, f"fake server handler failed: {type(exc).__name__}: {exc}"))
         if emulation.honours_max_tokens(self.emulate) and request.params.max_tokens:
             response = _cut_at(response, request.params.max_tokens)
+        offered = bool(request.tools) and request.tool_choice == "auto"
+        if offered and not emulation.text_with_tools(self.emulate) and not response.message.tool_calls:
+            response = response.model_copy(update={"message": Message.assistant("")})
         response = self._with_usage(response, request, body, api)
         entry.response = response
         if bad_args and not response.message.tool_calls and request.tools:

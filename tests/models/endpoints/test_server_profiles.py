@@ -122,34 +122,58 @@ async def test_prompt_mode_sends_no_response_format(llama: FakeModelServer) -> N
     assert "JSON Schema" in body["messages"][-1]["content"]  # the schema stays in the prompt
 
 
-async def test_tool_call_only_assistant_messages_carry_null_content(
-    llama: FakeModelServer, transport: Transport
-) -> None:
-    llama.set_handler(lambda request: "Your order shipped.")
+def order_history() -> tuple[list[Message], ToolCall]:
     call = ToolCall.make("lookup_order", {"order_id": "A1"}, id="call_1")
     assistant = Message.assistant(None, [call])
     assistant.reasoning = "the user wants their order"
-    history = [Message.user("where is A1?"), assistant, Message.tool("call_1", '{"status": "shipped"}')]
-    model = provider(llama, transport)
-    try:
-        response = await model.generate(ModelRequest(messages=history, tools=[LOOKUP], tool_choice="auto"))
-    finally:
-        await model.aclose()
+    return [Message.user("where is A1?"), assistant, Message.tool("call_1", '{"status": "shipped"}')], call
+
+
+async def test_tool_call_only_assistant_messages_carry_null_content(transport: Transport) -> None:
+    history, call = order_history()
+    async with FakeModelServer(lambda request: "Your order shipped.") as server:
+        model = OpenAIChatModel("m", base_url=server.openai_base_url, transport=transport)
+        try:
+            response = await model.generate(ModelRequest(messages=history, tools=[LOOKUP], tool_choice="auto"))
+        finally:
+            await model.aclose()
     assert response.text == "Your order shipped."
-    sent = llama.log[0].body["messages"][1]
-    assert sent == {"role": "assistant", "content": None, "tool_calls": [call.model_dump(mode="json")]}
-    assert all("reasoning" not in m and "finish_reason" not in m for m in llama.log[0].body["messages"])
+    body = server.log[0].body
+    assert body["messages"][1] == {"role": "assistant", "content": None, "tool_calls": [call.model_dump(mode="json")]}
+    assert all("reasoning" not in m and "finish_reason" not in m for m in body["messages"])
 
 
-async def test_empty_content_where_the_profile_says_so(llama: FakeModelServer) -> None:
-    call = ToolCall.make("lookup_order", {"order_id": "A1"}, id="call_1")
-    model = provider(llama, tool_call_content="empty")
-    history = [Message.user("where is A1?"), Message.assistant(None, [call]), Message.tool("call_1", "{}")]
+async def test_llama_cpp_python_gets_empty_content_by_profile_or_after_one_refusal(
+    llama: FakeModelServer, transport: Transport
+) -> None:
+    history, _ = order_history()
+    request = ModelRequest(messages=history, tools=[LOOKUP], tool_choice="none")
+    detected, unknown = provider(llama, transport), provider(llama, transport, server="generic")
     try:
-        await model.generate(ModelRequest(messages=history))
+        await detected.generate(request)
+        assert [e.status for e in llama.log] == [200] and llama.log[0].body["messages"][1]["content"] == ""
+        await unknown.generate(request)
+        await unknown.generate(request)
+    finally:
+        await detected.aclose()
+        await unknown.aclose()
+    assert [e.status for e in llama.log] == [200, 500, 200, 200]
+    assert [e.body["messages"][1]["content"] for e in llama.log[1:]] == [None, "", ""]
+    assert len(unknown.capabilities.fallbacks) == 1
+
+
+async def test_a_server_that_cannot_write_text_beside_tools_is_asked_again_without_them(
+    llama: FakeModelServer,
+) -> None:
+    llama.set_handler(lambda request: "Happy to help.")
+    model = provider(llama)
+    try:
+        response = await model.generate(ModelRequest(messages=[Message.user("hi")], tools=[LOOKUP]))
     finally:
         await model.aclose()
-    assert llama.log[0].body["messages"][1]["content"] == ""
+    assert response.text == "Happy to help."
+    assert [e.body["tool_choice"] for e in llama.log] == ["auto", "none"]
+    assert response.usage.requests == 2  # both requests are counted
 
 
 async def test_tool_choice_required_falls_back_and_tools_are_offered_explicitly(llama: FakeModelServer) -> None:
