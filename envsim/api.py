@@ -258,6 +258,7 @@ async def _run_episodes(
             post_process=live.check_expectations if live else None,
             on_progress=on_progress,
             status_interval_s=interval,
+            usage=sim.models.tracker if pool is None else None,
         )
         progress = await runner.run()
         report = _write_dataset(cfg, run_dir)

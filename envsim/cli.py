@@ -103,6 +103,13 @@ def export(
         report = export_run(run_dir, out, format, options)
     except EnvsimError as exc:
         _print_user_error(exc)
+    if not console.is_terminal:  # a pipe or a log file: plain lines, never wrapped mid-word
+        print(f"export {format} -> {out}\nwritten: {report.written}")
+        if report.kept_with_tool_errors:
+            print(f"  of which keep explicit tool errors: {report.kept_with_tool_errors}")
+        for reason, count in report.skipped.items():
+            print(f"skipped: {reason}: {count}")
+        return
     table = Table(title=f"export {format} -> {out}", title_justify="left")
     table.add_column("episodes")
     table.add_column("count", justify="right")

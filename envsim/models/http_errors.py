@@ -144,12 +144,23 @@ def error_for_status(
     return ModelError(head, status=status, endpoint=endpoint, hint=hint)
 
 
+class RequestTimeoutError(RetryableModelError):
+    """No reply in time. Retried; the endpoint's limiter also shrinks its concurrency window, since a
+    server that queues requests counts the wait in every reply's time."""
+
+
 def connection_error(endpoint: str, detail: str, *, timeout: bool = False) -> RetryableModelError:
-    what = "timed out" if timeout else "connection failed"
+    if timeout:
+        return RequestTimeoutError(
+            f"{endpoint}: timed out ({detail})",
+            endpoint=endpoint,
+            hint="a busy or single-slot server queues requests and the wait counts toward the timeout: raise "
+            "remote_params.connection_timeout or lower remote_params.num_workers",
+        )
     return RetryableModelError(
-        f"{endpoint}: {what} ({detail})",
+        f"{endpoint}: connection failed ({detail})",
         endpoint=endpoint,
-        hint="check that the server is running and reachable" if not timeout else None,
+        hint="check that the server is running and reachable",
     )
 
 

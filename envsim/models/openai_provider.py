@@ -139,7 +139,7 @@ class OpenAIChatModel(ChatModel):
     async def generate(self, request: ModelRequest) -> ModelResponse:
         if self._detect:
             await self._detect_server()
-        for _ in range(_MAX_FALLBACKS):
+        for refused in range(_MAX_FALLBACKS):
             body = _encode(self.build_params(request))
             transport, ticket = self._shards.acquire()
             try:
@@ -147,10 +147,13 @@ class OpenAIChatModel(ChatModel):
             except RequestRefusedError as exc:
                 if self.capabilities.fall_back(exc.param):
                     continue  # asked differently at once: the endpoint is fine, the request was not
-                raise self._refusal(exc) from None
+                error = self._refusal(exc)
+                error.attempts = refused + 1  # every refused request went out (usage counts them)
+                raise error from None
             finally:
                 self._shards.release(ticket)
             response = self.parse_completion(self._reply_json(content))
+            response.usage.requests += refused  # the refused requests before this one
             if self._needs_text_reask(request, response):
                 return await self._reask_for_text(request, response)
             return response

@@ -109,7 +109,11 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("cost", format_cost(summary.usage))
     if summary.output_path is not None:
         table.add_row("dataset", f"{summary.output_path} ({summary.dataset_written} samples)")
-    table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
+    # Point at the files that hold something: successes and failures are recorded apart.
+    if summary.done or not summary.failed:
+        table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
+    if summary.failed:
+        table.add_row("failures", str(summary.run_dir / "failures.jsonl"))
     for error in summary.recent_errors[-3:]:
         table.add_row("recent failure", Text(error[:300], style="yellow"))
     return table
