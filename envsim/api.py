@@ -281,6 +281,7 @@ async def _run_episodes(
             post_process=live.check_expectations if live else None,
             on_progress=on_progress,
             status_interval_s=interval,
+            usage=sim.models.tracker if pool is None else None,
         )
         try:
             progress = await runner.run()

@@ -130,7 +130,12 @@ def export(
     from envsim.recording.exporters.chat_template import load_chat_template, rows_of_export
     from envsim.recording.exporters.filters import ERROR_TURNS
     from envsim.recording.exporters.llamafactory import dataset_info_entry
-    from envsim.recording.exporters.views import export_report_view, template_report_view, template_summary_lines
+    from envsim.recording.exporters.views import (
+        export_report_lines,
+        export_report_view,
+        template_report_view,
+        template_summary_lines,
+    )
 
     def one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
@@ -155,7 +160,10 @@ def export(
         )
         template = load_chat_template(check_template) if check_template else None
         report = export_run(run_dir, out, format, options)
-        console.print(export_report_view(report))
+        if console.is_terminal:
+            console.print(export_report_view(report))
+        else:  # a pipe or a log file: plain lines, never wrapped mid-word
+            print("\n".join(export_report_lines(report)))
         if format == "llamafactory":
             info_path = Path(out).with_name(f"{Path(out).stem}.dataset_info.json")
             entry = json.dumps(dataset_info_entry(Path(out)), indent=2)

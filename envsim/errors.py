@@ -95,6 +95,16 @@ class CircuitOpenError(ModelError):
     """An endpoint failed persistently; the run stops instead of hammering it."""
 
 
+class RequestRefusedError(ModelError):
+    """The endpoint refused a request parameter or the request's shape (HTTP 400/422, or a 500 whose body
+    names the parameter). Resending cannot help and the endpoint itself is fine: not retried, not counted
+    by the circuit breaker; it stops the run, whose unfinished episodes stay resumable."""
+
+    def __init__(self, message: str, *, param: str, **kwargs: object) -> None:
+        self.param = param  # the refused request parameter, as the wire names it ("response_format")
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
 class OutputValidationError(EnvsimError):
     """A model reply could not be parsed into the expected shape within the validation budget."""
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
+# Message fields that are envsim's own records, never part of a wire or exported message.
+ENVSIM_ONLY_FIELDS = frozenset({"reasoning", "finish_reason", "repaired_arguments"})
 
 
 class FunctionCall(BaseModel):
@@ -61,6 +63,10 @@ class Message(BaseModel):
     # The model's reasoning for this turn (OpenAI-compatible `reasoning_content`, Anthropic thinking),
     # kept apart from `content`; providers never send it back on the wire, exporters decide where it goes.
     reasoning: str | None = None
+    # Envsim's notes on a model reply, never sent on the wire nor exported: "length" when the reply was cut
+    # off at the token limit, and the original text of tool-call arguments envsim repaired (call id -> text).
+    finish_reason: str | None = None
+    repaired_arguments: dict[str, str] | None = None
 
     @classmethod
     def system(cls, content: str) -> Message:
@@ -79,7 +85,7 @@ class Message(BaseModel):
         return cls(role="tool", tool_call_id=tool_call_id, content=content, name=name)
 
     def to_openai(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True, exclude={"reasoning"})
+        return self.model_dump(exclude_none=True, exclude=ENVSIM_ONLY_FIELDS)
 
     def with_reasoning(self, reasoning: str | None) -> Message:
         """This message carrying the model's `reasoning` (kept in the trace, offered by exports)."""

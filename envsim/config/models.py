@@ -367,6 +367,19 @@ class StrategyParams(StrictModel):
 # --------------------------------------------------------------------------- inference
 
 
+class EndpointFeatures(StrictModel):
+    """What an OpenAI-compatible endpoint accepts, where its server profile is wrong (docs/servers.md).
+    Unset keys come from the profile; a set key is obeyed, and a refusal of it stops the run."""
+
+    tool_choice_modes: list[Literal["auto", "none", "required", "function"]] | None = None
+    explicit_tool_choice: bool | None = None  # send tool_choice: auto when the caller leaves it open
+    seed: bool | None = None
+    parallel_tool_calls: bool | None = None
+    stream_options: bool | None = None
+    usage_details: bool | None = None
+    tool_call_content: Literal["null", "empty"] | None = None  # content of a tool-call-only assistant message
+
+
 class ModelSpec(StrictModel):
     """Which model: either a model string ("openai:gpt-4o-mini", "scripted:path.yaml") in `model_name`,
     or a bare model name plus `engine` (OPENAI | ANTHROPIC | VLLM | SGLANG | ... | SCRIPTED | FUNCTION)."""
@@ -380,6 +393,26 @@ class ModelSpec(StrictModel):
     # OpenAI-compatible models: "direct" (default; aiohttp with the SDK's headers) or "sdk" (every request
     # through the openai SDK's client). See docs/models.md.
     transport: Literal["direct", "sdk"] | None = None
+    # OpenAI-compatible models: which server this is (its profile; default: asked from the server), how a
+    # structured reply is asked for ("auto": the profile's best, falling back on a refusal), and feature
+    # overrides. See docs/servers.md.
+    server: (
+        Literal[
+            "openai",
+            "anthropic",
+            "vllm",
+            "sglang",
+            "ollama",
+            "llama-server",
+            "llama-cpp-python",
+            "lmstudio",
+            "tgi",
+            "generic",
+        ]
+        | None
+    ) = None
+    structured_output: Literal["auto", "json_schema", "json_object", "guided", "prompt"] = "auto"
+    features: EndpointFeatures | None = None
 
 
 class GenerationConfig(StrictModel):

@@ -3,8 +3,10 @@
 Failures are counted *after* the retry policy gave up. Counted: retryable errors (server errors,
 overload, timeouts that outlasted the retries), auth errors (open at once: retrying cannot help) and
 404s (wrong model or URL). Not counted: other 4xx, which are about one request (say, a context that is
-too long), not about the endpoint. Once open, the breaker stays open for the rest of the run; every
-call fails fast with a `CircuitOpenError` that says which endpoint, why, and what to check.
+too long), not about the endpoint, and refused parameters (`RequestRefusedError`, even when a server
+says so with a 500): the endpoint is fine, the request is not, and the run stops on its own. Once open,
+the breaker stays open for the rest of the run; every call fails fast with a `CircuitOpenError` that
+says which endpoint, why, and what to check.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class CircuitBreaker:
         if opened is not None:
             # A fresh instance per call: re-raising one shared exception from many tasks grows its traceback.
             error = CircuitOpenError(opened.message, status=opened.status, endpoint=opened.endpoint, hint=opened.hint)
+            error.attempts = 0  # failed fast: no request was made
             raise error from opened.__cause__
 
     def record_success(self) -> None:

@@ -2,7 +2,10 @@
 
 Shared by the providers so every endpoint classifies the same status the same way: 429 and 529 are
 rate limits (with Retry-After), 408/409/5xx are transient, 401/403 are auth (never retried), other
-4xx are the caller's fault. Messages name the endpoint, never the key.
+4xx are the caller's fault. The body is read too, not just the status: a 400/422, or a 500 whose body
+says a request parameter is unsupported or invalid, is a `RequestRefusedError` naming that parameter
+(servers such as llama-cpp-python answer a refused parameter with a 500). Messages name the endpoint,
+never the key.
 """
 
 from __future__ import annotations
@@ -13,11 +16,56 @@ import time
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 
-from envsim.errors import ModelAuthError, ModelError, RateLimitError, RetryableModelError
+from envsim.errors import ModelAuthError, ModelError, RateLimitError, RequestRefusedError, RetryableModelError
 from envsim.models.unreachable import is_unreachable, unreachable_error
 
 # Key shapes providers echo back in error bodies ("Incorrect API key provided: sk-ab***yz").
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|sk-ant-[A-Za-z0-9_\-*]{6,})")
+
+# Request parameters a refusal may name, most specific first; `json_schema` is a `response_format` type.
+_PARAMS: tuple[tuple[str, str], ...] = (
+    ("json_schema", "response_format"),
+    ("response_format", "response_format"),
+    ("guided_json", "guided_json"),
+    ("tool_choice", "tool_choice"),
+    ("parallel_tool_calls", "parallel_tool_calls"),
+    ("stream_options", "stream_options"),
+    ("max_completion_tokens", "max_completion_tokens"),
+    ("seed", "seed"),
+    ("tools", "tools"),
+    ("messages", "messages"),  # last: a message the server's request type or chat template cannot take
+)
+_PARAM_PATTERNS = [(re.compile(rf"(?<![A-Za-z0-9_]){word}(?![A-Za-z0-9_])"), param) for word, param in _PARAMS]
+# Words of a refusal (validation libraries, OpenAI, vLLM, llama.cpp): a 5xx body must say one of these.
+_REFUSAL = re.compile(
+    r"unsupported|not supported|does not support|invalid|input should be|literal_error|extra_forbidden|"
+    r"extra inputs|unrecognized|unknown|not allowed|not permitted|must be|expected|validation error",
+    re.IGNORECASE,
+)
+# A chat template that reads a message key the request left out (jinja2 StrictUndefined).
+_TEMPLATE_KEY = re.compile(r"'dict object' has no attribute '(\w+)'")
+# About one request's size, not its shape: an ordinary client error.
+_NOT_A_REFUSAL = re.compile(r"context length|context_length|maximum context|too many tokens", re.IGNORECASE)
+
+
+def refused_parameter(status: int, detail: str, param: str | None = None) -> str | None:
+    """The request parameter an error reply refuses, or None when it names none. `param` is the error
+    body's own `param` field (OpenAI's shape), trusted for 400/422."""
+    if status not in (400, 422) and status < 500:
+        return None
+    if _NOT_A_REFUSAL.search(detail):
+        return None
+    if status in (400, 422) and param:
+        return param
+    template = _TEMPLATE_KEY.search(detail)
+    if template:
+        return f"messages[].{template.group(1)}"
+    if status >= 500 and not _REFUSAL.search(detail):
+        return None
+    for pattern, name in _PARAM_PATTERNS:
+        if pattern.search(detail):
+            return name
+    return None
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -59,10 +107,20 @@ def error_for_status(
     headers: Mapping[str, str] | None = None,
     api_key_env: str | None = None,
     secrets: Iterable[str | None] = (),
+    param: str | None = None,
 ) -> ModelError:
-    """The envsim error for an HTTP error reply from `endpoint`."""
+    """The envsim error for an HTTP error reply from `endpoint` (`param`: the body's `param` field)."""
     detail = redact(detail, secrets).strip()
     head = f"{endpoint} answered HTTP {status}" + (f": {detail}" if detail else "")
+    refused = refused_parameter(status, detail, param)
+    if refused is not None:
+        return RequestRefusedError(
+            f"{head} (the endpoint refused the request parameter {refused})",
+            param=refused,
+            status=status,
+            endpoint=endpoint,
+            hint="see docs/servers.md for the model section keys (structured_output, features) that change it",
+        )
     if status in (429, 529):
         retry_after = parse_retry_after(headers)
         kind = "rate limited" if status == 429 else "overloaded"
@@ -87,16 +145,27 @@ def error_for_status(
     return ModelError(head, status=status, endpoint=endpoint, hint=hint)
 
 
+class RequestTimeoutError(RetryableModelError):
+    """No reply in time. Retried; the endpoint's limiter also shrinks its concurrency window, since a
+    server that queues requests counts the wait in every reply's time."""
+
+
 def connection_error(
     endpoint: str, detail: str, *, timeout: bool = False, cause: BaseException | None = None
 ) -> RetryableModelError:
     if is_unreachable(cause):  # refused / unknown host / connect timeout: see envsim.models.unreachable
         return unreachable_error(endpoint, detail)
-    what = "timed out" if timeout else "connection failed"
+    if timeout:
+        return RequestTimeoutError(
+            f"{endpoint}: timed out ({detail})",
+            endpoint=endpoint,
+            hint="a busy or single-slot server queues requests and the wait counts toward the timeout: raise "
+            "remote_params.connection_timeout or lower remote_params.num_workers",
+        )
     return RetryableModelError(
-        f"{endpoint}: {what} ({detail})",
+        f"{endpoint}: connection failed ({detail})",
         endpoint=endpoint,
-        hint="check that the server is running and reachable" if not timeout else None,
+        hint="check that the server is running and reachable",
     )
 
 
@@ -110,6 +179,13 @@ def missing_key_error(endpoint: str, api_key_env: str) -> ModelAuthError:
         endpoint=endpoint,
         hint=f"export {api_key_env}=<your key> (or name another variable with api_key_env)",
     )
+
+
+def error_param(body: object) -> str | None:
+    """The `param` an OpenAI-shaped error body names (`{"error": {"param": "response_format"}}`)."""
+    inner = body.get("error", body) if isinstance(body, Mapping) else None
+    value = inner.get("param") if isinstance(inner, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def error_detail(body: object, fallback: str) -> str:
@@ -143,6 +219,7 @@ def sdk_error(
             headers=exc.response.headers,
             api_key_env=api_key_env,
             secrets=secrets,
+            param=error_param(exc.body),
         )
     if isinstance(exc, sdk.APIResponseValidationError):
         return malformed_reply_error(endpoint, exc.message)

@@ -1,5 +1,13 @@
 """Per-endpoint politeness: request/token budgets, adaptive concurrency (AIMD), Retry-After cooldowns.
 
+The concurrency window shrinks on 429/overload, on timeouts, and when replies get far slower than the
+endpoint's own floor: a server that queues requests (one slot, a saturated batch) answers each of them
+later by the wait, so latency, not an error, is its only signal. The floor is the fastest reply seen, per
+output token (+16, so short replies count fairly), drifting up slowly so one lucky reply does not pin it;
+a reply `latency_ratio` times slower than that, and `latency_margin_s` seconds slower, shrinks the window
+once per window's worth of requests (the same epoch rule as for 429s). Successes grow it back by one slot
+per window, as before.
+
 One `EndpointLimiter` per (provider, model, base_url), shared by the whole run through a
 `LimiterRegistry`, so every role and episode calling the same endpoint draws from the same budgets, and
 a 429 from one endpoint pauses only that endpoint.
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from envsim.config.models import RemoteParams
 from envsim.errors import RateLimitError
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, ModelWrapper
+from envsim.models.http_errors import RequestTimeoutError
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class LimitSettings:
     politeness_s: float = 0.0
     burst_seconds: float = 1.0
     decrease_factor: float = 0.5
+    latency_ratio: float | None = 4.0  # None: latency never shrinks the window
+    latency_margin_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1 or not 1 <= self.min_concurrency <= self.max_concurrency:
@@ -133,6 +144,7 @@ class LimiterSnapshot:
     cooldown_s: float
     requests: int
     overloads: int
+    congestion_events: int = 0
 
 
 class EndpointLimiter:
@@ -156,6 +168,8 @@ class EndpointLimiter:
         self._timer_at = math.inf
         self.requests = 0
         self.overloads = 0
+        self.congestion_events = 0  # window decreases for slow replies or timeouts
+        self._floor: float | None = None  # seconds per (output token + 16) of the fastest replies
 
     @property
     def counts_tokens(self) -> bool:
@@ -254,15 +268,22 @@ class EndpointLimiter:
         retry_after: float | None = None,
         used_tokens: int | None = None,
         succeeded: bool = False,
+        timed_out: bool = False,
+        latency_s: float | None = None,
+        output_tokens: int = 0,
     ) -> None:
         """Hand a slot back with what happened: `succeeded` grows the window additively; `overloaded`
-        (429/529) shrinks it multiplicatively (once per burst) and starts a Retry-After cooldown."""
+        (429/529) shrinks it multiplicatively (once per burst) and starts a Retry-After cooldown;
+        `timed_out`, or a success whose `latency_s` is far above the endpoint's floor, shrinks it too."""
         if self._tpm is not None and used_tokens is not None:
             self._tpm.adjust(used_tokens - permit.tokens, time.monotonic())
-        if overloaded:
-            self.overloads += 1
+        congested = timed_out or (succeeded and latency_s is not None and self._slow(latency_s, output_tokens))
+        if overloaded or congested:
+            if overloaded:
+                self.overloads += 1
             if permit.epoch == self._epoch:
                 self._epoch += 1
+                self.congestion_events += 0 if overloaded else 1
                 self._limit = max(float(self.settings.min_concurrency), self._limit * self.settings.decrease_factor)
                 self._slots = int(self._limit)
             if retry_after:
@@ -275,6 +296,19 @@ class EndpointLimiter:
             asyncio.get_running_loop().call_later(self.settings.politeness_s, self._free_slot)
         else:
             self._free_slot()
+
+    def _slow(self, latency_s: float, output_tokens: int) -> bool:
+        """Note one reply's latency; True when it is far above the floor (the server is queueing)."""
+        ratio = self.settings.latency_ratio
+        per_token = latency_s / (max(0, output_tokens) + 16)
+        floor = self._floor
+        if floor is None or per_token < floor:
+            self._floor = per_token
+            return False
+        self._floor = floor + (per_token - floor) * 0.01  # drift up slowly: servers do get slower
+        if ratio is None:
+            return False
+        return per_token > ratio * floor and latency_s > floor * (output_tokens + 16) + self.settings.latency_margin_s
 
     def _free_slot(self) -> None:
         self._in_flight -= 1
@@ -290,6 +324,7 @@ class EndpointLimiter:
             cooldown_s=max(0.0, self._cooldown_until - time.monotonic()),
             requests=self.requests,
             overloads=self.overloads,
+            congestion_events=self.congestion_events,
         )
 
 
@@ -338,14 +373,21 @@ class RateLimitedModel(ModelWrapper):
         limiter = self.limiter
         tokens = estimate_tokens(request) if limiter.counts_tokens else 0
         permit = await limiter.acquire(tokens)
+        started = time.monotonic()
         try:
             response = await self.inner.generate(request)
         except RateLimitError as exc:
             limiter.release(permit, overloaded=True, retry_after=exc.retry_after, used_tokens=permit.tokens)
             raise
+        except RequestTimeoutError:
+            limiter.release(permit, timed_out=True)
+            raise
         except BaseException:
             limiter.release(permit)
             raise
         used = response.usage.total_tokens if limiter.counts_tokens else None
-        limiter.release(permit, succeeded=True, used_tokens=used)
+        latency = time.monotonic() - started
+        limiter.release(
+            permit, succeeded=True, used_tokens=used, latency_s=latency, output_tokens=response.usage.output_tokens
+        )
         return response

@@ -25,19 +25,25 @@ from typing import Any, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
 from envsim.models import request_guard
-from envsim.models.http_errors import connection_error, error_detail, error_for_status, sdk_error
+from envsim.models.http_errors import connection_error, error_detail, error_for_status, error_param, sdk_error
 from envsim.models.tls import shared_ssl_context
 from envsim.models.unreachable import CONNECT_TIMEOUT_S
 
 Transport = Literal["direct", "sdk"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
 CHAT_COMPLETIONS_PATH = "chat/completions"
+MODELS_PATH = "models"
 # What `chat.completions.create` passes: authenticate with the bearer API key.
 _REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
 
 
 class ChatTransport(Protocol):
     async def send(self, body: bytes) -> bytes: ...
+
+    async def server_info(self, timeout: float) -> tuple[Any, dict[str, str]]:
+        """`GET models`: its JSON and the response headers, to tell which server this is. Raises on
+        any failure (the caller then assumes nothing)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -100,6 +106,14 @@ class SdkTransport:
             raise sdk_error(exc, openai, endpoint=e.name, api_key_env=e.api_key_env, secrets=[e.api_key]) from None
         return response.content
 
+    async def server_info(self, timeout: float) -> tuple[Any, dict[str, str]]:
+        import httpx2
+
+        response = await self._client.get(
+            "/" + MODELS_PATH, cast_to=httpx2.Response, options={**_REQUEST_OPTIONS, "timeout": timeout}
+        )
+        return json.loads(response.content), dict(response.headers)
+
     async def aclose(self) -> None:
         await self._client.close()
 
@@ -138,15 +152,31 @@ class DirectTransport:
         except aiohttp.ClientError as exc:
             raise connection_error(e.name, f"{type(exc).__name__}: {exc}", cause=exc) from None
         if status >= 400:
+            body = _json_or_text(content)
             raise error_for_status(
                 status,
-                error_detail(_json_or_text(content), f"{status} {reason}".strip()),
+                error_detail(body, f"{status} {reason}".strip()),
                 endpoint=e.name,
                 headers=headers,
                 api_key_env=e.api_key_env,
                 secrets=[e.api_key],
+                param=error_param(body),
             )
         return content
+
+    async def server_info(self, timeout: float) -> tuple[Any, dict[str, str]]:
+        import aiohttp
+
+        url = self.url[: -len(CHAT_COMPLETIONS_PATH)] + MODELS_PATH
+        async with self._session.get(
+            url, headers=self.headers, proxy=self.proxy, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            content = await response.read()
+            headers = dict(response.headers)
+            status = response.status
+        if status >= 400:
+            raise ValueError(f"GET {url} answered HTTP {status}")
+        return json.loads(content), headers
 
     async def aclose(self) -> None:
         await self._session.close()

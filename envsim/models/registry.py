@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from envsim.errors import ConfigError
 from envsim.models.base import ChatModel
+from envsim.models.endpoint_capabilities import EndpointSettings
 
 if TYPE_CHECKING:
     from envsim.config.models import ModelSpec
@@ -57,6 +58,7 @@ class ProviderOptions:
     api_key: str | None = None
     timeout: float | None = None
     transport: str | None = None  # OpenAI-compatible providers: "direct" | "sdk" (see openai_transport)
+    endpoint: EndpointSettings | None = None  # OpenAI-compatible providers: server profile and features
 
 
 ProviderFactory = Callable[[ModelRef, ProviderOptions], ChatModel]
@@ -214,6 +216,7 @@ def create_model(
     api_key: str | None = None,
     timeout: float | None = None,
     transport: str | None = None,
+    endpoint: EndpointSettings | None = None,
 ) -> ChatModel:
     """Build the ChatModel for `ref` (a ModelRef or a model string). `base_dir` resolves relative paths of
     `scripted:` files and `function:` Python files (the config file's folder)."""
@@ -230,6 +233,7 @@ def create_model(
         api_key=api_key,
         timeout=timeout,
         transport=transport,
+        endpoint=endpoint,
     )
     return factory(ref, options)
 
@@ -265,6 +269,24 @@ def create_model_from_spec(
         api_key=spec.api_key or None,
         timeout=timeout,
         transport=spec.transport,
+        endpoint=endpoint_settings(spec, location),
+    )
+
+
+def endpoint_settings(spec: ModelSpec, location: str) -> EndpointSettings:
+    """A model section's `server`, `structured_output` and `features`, for the OpenAI-compatible provider."""
+    features = spec.features
+    return EndpointSettings(
+        server=spec.server,
+        structured_output=spec.structured_output,
+        tool_choice_modes=frozenset(features.tool_choice_modes) if features and features.tool_choice_modes else None,
+        explicit_tool_choice=features.explicit_tool_choice if features else None,
+        seed=features.seed if features else None,
+        parallel_tool_calls=features.parallel_tool_calls if features else None,
+        stream_options=features.stream_options if features else None,
+        usage_details=features.usage_details if features else None,
+        tool_call_content=features.tool_call_content if features else None,
+        location=location,
     )
 
 
@@ -282,6 +304,7 @@ def _openai(ref: ModelRef, options: ProviderOptions) -> ChatModel:
         api_key=options.api_key,
         timeout=options.timeout or DEFAULT_TIMEOUT,
         transport=options.transport or "direct",  # type: ignore[arg-type]  # validated by the model
+        settings=options.endpoint,
     )
 
 

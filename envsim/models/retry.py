@@ -121,7 +121,8 @@ class RetryingModel(ModelWrapper):
 
 
 def _gave_up(error: ModelError, attempts: int, waited: float) -> ModelError:
-    error.attempts = attempts
+    # A provider that already sent more than one request for the last attempt says so in `attempts`.
+    error.attempts = attempts + (error.attempts or 1) - 1
     if attempts > 1:
         error.message = f"{error.message} (gave up after {attempts} attempts, {waited:.1f}s of backoff)"
         error.args = (error.render(),)

@@ -2,10 +2,12 @@
 
 A stack, outermost first:
 
-    usage -> cache -> breaker -> retry -> limiter -> provider
+    usage -> cache -> truncation -> breaker -> retry -> limiter -> provider
 
 - usage is outermost so it sees cache hits as well as real calls (and prices both);
 - cache hits return before the breaker and limiter: a replay costs no rate budget and works offline;
+- a structured reply cut off at the token limit is asked again with a larger one (truncation), and the
+  cache keeps the complete reply;
 - the breaker counts failures after retries gave up, and fails fast once open;
 - retry sits outside the limiter so a backoff wait holds no concurrency slot, and every attempt
   re-acquires the limiter (and so waits out the endpoint's Retry-After cooldown);
@@ -35,6 +37,7 @@ from envsim.models.registry import (
     parse_model_string,
 )
 from envsim.models.retry import RetryingModel, RetryPolicy
+from envsim.models.truncation import TruncationRetryModel
 from envsim.models.usage import UsageTracker, UsageTrackingModel
 
 
@@ -82,6 +85,7 @@ def wrap_model(provider: ChatModel, policies: ModelPolicies, endpoint: EndpointK
     model: ChatModel = RateLimitedModel(provider, policies.limiters.get(key))
     model = RetryingModel(model, policies.retry)
     model = CircuitBreakerModel(model, policies.breakers.get(key))
+    model = TruncationRetryModel(model)
     if policies.cache is not None and policies.cache.enabled:
         model = CachingModel(model, policies.cache)
     return UsageTrackingModel(model, policies.tracker, policies.prices)

@@ -26,6 +26,7 @@ from envsim.messages import Message
 from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelResponse, RequestContext, Usage
 from envsim.models.formatters import TextFormatter, xml_element
 from envsim.models.json_extract import JSONExtractionError, extract_json
+from envsim.models.truncation import CUT_OFF_HINT
 
 T = TypeVar("T", bound=BaseModel)
 InputFormat = Literal["auto", "json", "xml", "text"]
@@ -151,6 +152,8 @@ async def _ask(
             value = parse(_reply_json(response))
         except (JSONExtractionError, ValidationError, jsonschema.ValidationError, _NoText) as exc:
             problem = _explain(exc)
+            if response.finish_reason == "length":
+                problem = f"{CUT_OFF_HINT} ({problem})"
             # The bad reply is shown as text only: a tool call would need a tool result before the next turn.
             messages += [
                 Message.assistant(response.text or "(no text)"),

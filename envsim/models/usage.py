@@ -1,6 +1,7 @@
 """Normalized token usage, aggregated per role, per episode, per model and per run, with cost.
 
-Providers normalize their own usage (`Usage.input_tokens` never includes cache reads). Response-cache
+Every request counts, failed or not: a call that failed after retries records its requests (tokens
+unknown). Providers normalize their own usage (`Usage.input_tokens` never includes cache reads). Response-cache
 hits count in `cache_hits` with zero tokens; what they saved is tracked separately (`saved`), from the
 hit's `ModelResponse.saved_usage`.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from envsim.errors import CircuitOpenError, ModelError
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, ModelWrapper, Usage
 from envsim.models.pricing import PriceTable
 
@@ -152,7 +154,11 @@ class UsageTrackingModel(ModelWrapper):
         self.prices = prices or PriceTable()
 
     async def generate(self, request: ModelRequest) -> ModelResponse:
-        response = await self.inner.generate(request)
+        try:
+            response = await self.inner.generate(request)
+        except ModelError as exc:
+            self._record_failure(request, exc)
+            raise
         usage = response.usage
         if usage.cost_usd is None:
             usage.cost_usd = self.prices.cost(self.name, usage)
@@ -167,3 +173,22 @@ class UsageTrackingModel(ModelWrapper):
             usage.validation_retries += 1
         self.tracker.record(usage, role=context.role, episode_id=context.episode_id, model=self.name, saved=saved)
         return response
+
+    def _record_failure(self, request: ModelRequest, error: ModelError) -> None:
+        """A call that failed still made its requests (a failed run must not show 0 requests). Their
+        tokens are unknown: an error reply carries no usage."""
+        made = requests_made(error)
+        if made == 0:
+            return
+        usage = Usage(requests=made, retries=made - 1, validation_retries=1 if request.context.attempt > 1 else 0)
+        context = request.context
+        self.tracker.record(usage, role=context.role, episode_id=context.episode_id, model=self.name)
+
+
+def requests_made(error: ModelError) -> int:
+    """How many requests went out before `error`: the retry policy's attempts; none when an open circuit
+    breaker failed the call fast (the call that opened it carries the cause's attempts)."""
+    if isinstance(error, CircuitOpenError) and error.attempts is None:
+        cause = error.__cause__
+        return (cause.attempts or 1) if isinstance(cause, ModelError) else 0
+    return error.attempts if error.attempts is not None else 1

@@ -3,8 +3,8 @@
 `simulate_episode(spec, deps)` never raises for a problem confined to this conversation: a model that
 fails after retries, an environment that breaks, a planner that cannot plan. Those become a Trace with
 `status=failed` (or a trace without a plan) so the run goes on. It does raise for run-stopping errors
-(`CircuitOpenError`, `ModelAuthError`), for configuration errors that would hit every episode, and on
-cancellation.
+(`CircuitOpenError`, `ModelAuthError`, `RequestRefusedError`), in conversations and attribute-only
+samples alike, for configuration errors that would hit every episode, and on cancellation.
 
 Determinism: nothing random or time-based is recorded except the timing fields (`wall_time_s`,
 `StepRecord.latency_s`); the same spec with the same (cached) model replies gives the same Trace.
@@ -28,7 +28,7 @@ from envsim.simulation.grounding import PLANNER_GROUNDING, USER_GROUNDING
 from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
 from envsim.simulation.planner import Planner, draw_num_turns
 from envsim.simulation.runtime_placeholders import fill_runtime_placeholders
-from envsim.simulation.tool_execution import EnvironmentStepError, ToolRouter
+from envsim.simulation.tool_execution import RUN_STOPPING_ERRORS, EnvironmentStepError, ToolRouter
 from envsim.simulation.user import UserSimulator
 
 
@@ -192,6 +192,8 @@ async def _build_environments(deps: EpisodeDeps, spec: EpisodeSpec) -> EpisodeEn
 async def _sample_attributes(deps: EpisodeDeps, spec: EpisodeSpec) -> EpisodeAttributes:
     try:
         return await deps.attributes(spec)
+    except RUN_STOPPING_ERRORS:
+        raise  # an open breaker or a refused parameter stops the run; this episode stays unrecorded
     except (ModelError, OutputValidationError) as exc:
         raise RoleModelError("attribute", describe_error(exc)) from exc
 

@@ -115,7 +115,11 @@ def summary_table(summary: RunSummary) -> Table:
         ids = summary.infrastructure_error_episodes
         shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
         table.add_row("infrastructure errors", Text(f"{len(ids)} episodes left out: {shown}", style="yellow"))
-    table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
+    # Point at the files that hold something: successes and failures are recorded apart.
+    if summary.done or not summary.failed:
+        table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
+    if summary.failed:
+        table.add_row("failures", str(summary.run_dir / "failures.jsonl"))
     for error in summary.recent_errors[-3:]:
         table.add_row("recent failure", Text(error[:300], style="yellow"))
     return table

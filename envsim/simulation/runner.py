@@ -8,10 +8,14 @@ trace is on disk: memory stays flat as the run grows. Episodes never wait for ea
 turns): a slow episode only occupies its own worker.
 
 Stopping:
-- Run-stopping errors (`CircuitOpenError`, `ModelAuthError`) or a bug raised by `simulate` cancel the
+- Run-stopping errors (`CircuitOpenError`, `ModelAuthError`, `RequestRefusedError`) or a bug raised by
+  `simulate` cancel the
   in-flight episodes, mark the run ERROR and re-raise.
 - Cancellation (Ctrl-C) cancels the in-flight episodes, marks the run CANCELLED and re-raises.
 Either way every finished episode is already on disk, and a resumed run skips it.
+
+Usage: given the model layer's tracker (`usage=`), the progress shows every reply that came back, also
+those of episodes still in flight or cancelled; otherwise the sum of the recorded traces.
 """
 
 from __future__ import annotations
@@ -87,15 +91,26 @@ class RunProgress:
         elapsed = self.elapsed_s
         return 60.0 * self.finished / elapsed if elapsed > 0 else 0.0
 
-    def record(self, trace: Trace) -> None:
+    def record(self, trace: Trace, *, count_usage: bool = True) -> None:
         if trace.status is EpisodeStatus.FAILED:
             self.failed += 1
             self.last_errors = [*self.last_errors[-4:], f"{trace.episode_id}: {trace.termination}: {trace.error}"]
         else:
             self.done += 1
+        if not count_usage:
+            return
         for role, usage in trace.usage.items():
             self.usage = self.usage + usage
             self.usage_by_role[role] = self.usage_by_role.get(role, Usage()) + usage
+
+
+class UsageSource(Protocol):
+    """The model layer's run-wide accounting (a `UsageTracker`): every reply that came back, including
+    those of episodes still in flight or cut short by a stop."""
+
+    def total(self) -> Usage: ...
+
+    def by_role(self) -> dict[str, Usage]: ...
 
 
 PostProcess = Callable[[Trace], "Trace | Awaitable[Trace]"]
@@ -121,6 +136,7 @@ class Runner(Generic[SpecT]):
         post_process: PostProcess | None = None,
         on_progress: ProgressCallback | None = None,
         status_interval_s: float = 2.0,
+        usage: UsageSource | None = None,
     ) -> None:
         if num_workers < 1:
             raise ValueError("num_workers must be at least 1")
@@ -132,6 +148,7 @@ class Runner(Generic[SpecT]):
         self.on_progress = on_progress
         self.status_interval_s = status_interval_s
         self.progress = RunProgress(total=total)
+        self.usage = usage
         self._stop_error: BaseException | None = None
 
     def _pending(self, finished: set[str]) -> Iterator[SpecT]:
@@ -185,7 +202,8 @@ class Runner(Generic[SpecT]):
                 raise
             finally:
                 self.progress.in_flight -= 1
-            self.progress.record(trace)
+            self.progress.record(trace, count_usage=self.usage is None)
+            self._refresh_usage()
             if self.on_progress is not None:
                 self.on_progress(self.progress)
 
@@ -193,6 +211,7 @@ class Runner(Generic[SpecT]):
         """status.json is rewritten on a timer, not per message (cheap even for huge runs)."""
         while True:
             await asyncio.sleep(self.status_interval_s)
+            self._refresh_usage()
             self._write_status(RunState.RUNNING, self._summary_line())
             if self.on_progress is not None:
                 self.on_progress(self.progress)
@@ -206,7 +225,13 @@ class Runner(Generic[SpecT]):
         detail = [line, *self.progress.last_errors]
         self.sink.set_status(state, in_flight=self.progress.in_flight, total=self.progress.total, detail=detail)
 
+    def _refresh_usage(self) -> None:
+        if self.usage is not None:
+            self.progress.usage = self.usage.total()
+            self.progress.usage_by_role = self.usage.by_role()
+
     def _finish(self, state: RunState, line: str) -> None:
+        self._refresh_usage()  # after a stop or Ctrl-C too: replies that came back were paid for
         self.progress.in_flight = 0
         self.sink.finalize(state, detail=[line, *self.progress.last_errors])
         if self.on_progress is not None:

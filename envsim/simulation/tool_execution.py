@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from envsim.environments.base import Environment, StepContext, StepResult
-from envsim.errors import CircuitOpenError, EnvsimError, ModelAuthError
+from envsim.errors import CircuitOpenError, EnvsimError, ModelAuthError, RequestRefusedError
 from envsim.messages import Message, ToolCall, tool_result_content
 from envsim.recording.trace import StepRecord
 
@@ -47,7 +47,7 @@ class EnvironmentStepError(EnvsimError):
 
 
 # Errors that must stop the whole run, not just one conversation.
-RUN_STOPPING_ERRORS: tuple[type[BaseException], ...] = (CircuitOpenError, ModelAuthError)
+RUN_STOPPING_ERRORS: tuple[type[BaseException], ...] = (CircuitOpenError, ModelAuthError, RequestRefusedError)
 
 
 def _lane_key(router: ToolRouter, call: ToolCall, index: int) -> str:

@@ -43,6 +43,19 @@ def export_report_view(report: ExportReport) -> RenderableType:
     return Group(*parts)
 
 
+def export_report_lines(report: ExportReport) -> list[str]:
+    """The same report as plain lines, for a pipe or a log file: nothing wraps mid-word or draws boxes."""
+    lines = [f"export {report.format} -> {report.path}", f"written: {report.written}"]
+    if report.kept_with_tool_errors:
+        lines.append(f"  with explicit tool errors: {report.kept_with_tool_errors}")
+    if report.weighted_zero:
+        lines.append(f"  failed calls at weight 0: {report.weighted_zero}")
+    lines += [f"skipped: {reason}: {count}" for reason, count in report.skipped.items()]
+    if report.infrastructure_error_episodes:
+        lines.append("infrastructure errors in: " + ", ".join(report.infrastructure_error_episodes))
+    return lines
+
+
 def _mark(value: bool | None, good: bool = True) -> Text:
     if value is None:
         return Text("-", style="dim")

@@ -24,7 +24,8 @@ FaultKind = Literal[
     "drop",  # close the connection without answering
     "hang",  # never answer (until hang_seconds pass): the client times out
     "malformed_json",  # 200 with a truncated JSON body
-    "bad_tool_args",  # a tool call whose arguments are not valid JSON
+    "bad_tool_args",  # a tool call whose arguments are not valid JSON (cut in half)
+    "sloppy_tool_args",  # a tool call whose arguments are almost JSON: single quotes, a trailing comma
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 

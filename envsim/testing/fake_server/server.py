@@ -12,7 +12,9 @@ what an SDK sent (`server.log[i].request`, and the raw JSON in `server.log[i].bo
 Replies come from `handler`: a function `request -> ModelResponse | Message | str` (sync or async), a
 `ChatModel`, or a list of replies (served in order, like a `ScriptedModel`); by default a `MockModel`.
 Latency (seconds, or a callable returning seconds) delays every answer; a `FaultPlan` makes chosen
-requests fail (see `faults.py`). An auth header is always required; with `api_key` set it must match.
+requests fail (see `faults.py`); `emulate="llama-cpp-python"` answers as that server does, refusals and
+single-slot queueing included (see `emulation.py`). `GET /v1/models` lists one model (not counted as a
+request). An auth header is always required; with `api_key` set it must match.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from envsim.canonical import canonical_json, stable_hash
 from envsim.messages import Message, ToolCall
 from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
 from envsim.models.mock import MockModel
-from envsim.testing.fake_server import wire_anthropic, wire_openai
+from envsim.testing.fake_server import emulation, wire_anthropic, wire_openai
 from envsim.testing.fake_server.batch_api import BatchAPI
 from envsim.testing.fake_server.faults import FaultPlan, Latency, latency_seconds
 from envsim.testing.fake_server.http11 import DropConnection, HttpRequest, HttpResponse, HttpServer
@@ -83,7 +85,12 @@ class FakeModelServer:
         batch_delay: float = 0.0,
         batch_expire_after: float | None = None,
         batch_faults: FaultPlan | None = None,
+        emulate: str = "generic",
     ) -> None:
+        if emulate not in emulation.EMULATIONS:
+            raise ValueError(f"unknown server to emulate {emulate!r}; known: {', '.join(emulation.EMULATIONS)}")
+        self.emulate = emulate
+        self._slot = asyncio.Lock() if emulation.single_slot(emulate) else None
         self._model: ChatModel | None = None
         self._fn: Handler | None = None
         self.set_handler(handler)
@@ -214,6 +221,8 @@ class FakeModelServer:
     async def _handle(self, http: HttpRequest) -> HttpResponse:
         # Latency counts from when the whole request had arrived, as a client would measure it.
         arrived = http.received or asyncio.get_running_loop().time()
+        if http.method == "GET" and http.path.rstrip("/") in ("/v1/models", "/models"):
+            return _json(200, emulation.models_reply(self.emulate))
         index = self.count
         self.count += 1
         started, t0 = time.time(), time.perf_counter()
@@ -288,28 +297,50 @@ class FakeModelServer:
             entry.error = f"bad request: {exc}"
             return _json(400, wire.error_body(400, f"invalid request: {exc}"))
         entry.request = request
+        refused = emulation.refusal(self.emulate, body) if api == "openai" else None
+        if refused is not None:
+            entry.error = f"refused ({self.emulate}): {refused.message}"
+            error = wire.error_body(refused.status, refused.message)
+            error["error"]["param"] = refused.param
+            return _json(refused.status, error)
+        if not emulation.visible_tools(self.emulate, body):
+            request = request.model_copy(update={"tools": [], "tool_choice": None})
+        if self._slot is None:
+            return await self._answer_in_time(request, body, api, entry, arrived)
+        async with self._slot:  # one request at a time; the queue's wait is part of the others' latency
+            start = asyncio.get_running_loop().time()
+            return await self._answer_in_time(request, body, api, entry, start)
 
+    async def _answer_in_time(
+        self, request: ModelRequest, body: dict[str, Any], api: str, entry: RequestLogEntry, arrived: float
+    ) -> HttpResponse:
         fault = self.faults.pick(entry.index)
         entry.fault = fault
         # The answer leaves `latency` after the request arrived, however long computing it took (like a
         # real server, whose latency includes its compute): work done meanwhile does not add to it.
         deadline = arrived + latency_seconds(self.latency)
-        if fault is not None and fault != "bad_tool_args":
+        if fault is not None and fault not in ("bad_tool_args", "sloppy_tool_args"):
             await _sleep_until(deadline)
             return await self._fault_response(fault, api)
-        answer = await self._success(request, body, api, entry, fault == "bad_tool_args")
+        answer = await self._success(request, body, api, entry, fault)
         await _sleep_until(deadline)
         return answer
 
     async def _success(
-        self, request: ModelRequest, body: dict[str, Any], api: str, entry: RequestLogEntry, bad_args: bool
+        self, request: ModelRequest, body: dict[str, Any], api: str, entry: RequestLogEntry, fault: str | None
     ) -> HttpResponse:
         wire = wire_openai if api != "anthropic" else wire_anthropic
+        bad_args = fault in ("bad_tool_args", "sloppy_tool_args")
         try:
             response = await self._reply(request)
         except Exception as exc:  # a handler bug is the test author's to see: answer 500 with the reason
             entry.error = f"handler failed: {type(exc).__name__}: {exc}"
             return _json(500, wire.error_body(500, f"fake server handler failed: {type(exc).__name__}: {exc}"))
+        if emulation.honours_max_tokens(self.emulate) and request.params.max_tokens:
+            response = _cut_at(response, request.params.max_tokens)
+        offered = bool(request.tools) and request.tool_choice == "auto"
+        if offered and not emulation.text_with_tools(self.emulate) and not response.message.tool_calls:
+            response = response.model_copy(update={"message": Message.assistant("")})
         response = self._with_usage(response, request, body, api)
         entry.response = response
         if bad_args and not response.message.tool_calls and request.tools:
@@ -322,7 +353,13 @@ class FakeModelServer:
                 response, model=model, index=entry.index, forced=forced, bad_tool_args=bad_args
             )
         else:
-            payload = wire_openai.render_response(response, model=model, index=entry.index, bad_tool_args=bad_args)
+            payload = wire_openai.render_response(
+                response,
+                model=model,
+                index=entry.index,
+                bad_tool_args=fault == "bad_tool_args",
+                sloppy_tool_args=fault == "sloppy_tool_args",
+            )
         return _json(200, payload)
 
     def _check_auth(self, api: str, headers: dict[str, str]) -> str | None:
@@ -401,6 +438,16 @@ class FakeModelServer:
         if fault == "hang":
             await asyncio.sleep(self.faults.hang_seconds)
         raise DropConnection  # "drop", and a hang that outlived its time
+
+
+def _cut_at(response: ModelResponse, max_tokens: int) -> ModelResponse:
+    """The reply cut at `max_tokens` (estimated as characters / 4), as a server that honours it sends it."""
+    text = response.message.content
+    limit = max_tokens * emulation.CHARS_PER_TOKEN
+    if text is None or len(text) <= limit or response.message.tool_calls:
+        return response
+    message = response.message.model_copy(update={"content": text[:limit]})
+    return response.model_copy(update={"message": message, "finish_reason": "length"})
 
 
 async def _sleep_until(deadline: float) -> None:

@@ -96,7 +96,11 @@ def _response_format(fmt: Any) -> tuple[dict[str, Any] | None, str | None]:
     return None, None
 
 
-def render_response(response: ModelResponse, *, model: str, index: int, bad_tool_args: bool = False) -> dict[str, Any]:
+def render_response(
+    response: ModelResponse, *, model: str, index: int, bad_tool_args: bool = False, sloppy_tool_args: bool = False
+) -> dict[str, Any]:
+    """`bad_tool_args`: tool-call arguments cut in half (not JSON, not repairable); `sloppy_tool_args`:
+    written as a small model might, with single quotes and a trailing comma (repairable)."""
     message = response.message
     wire_message: dict[str, Any] = {"role": "assistant", "content": message.content, "refusal": None}
     if message.reasoning:
@@ -108,9 +112,7 @@ def render_response(response: ModelResponse, *, model: str, index: int, bad_tool
                 "type": "function",
                 "function": {
                     "name": c.function.name,
-                    "arguments": c.function.arguments[: max(1, len(c.function.arguments) // 2)]
-                    if bad_tool_args
-                    else c.function.arguments,
+                    "arguments": _arguments(c.function.arguments, bad_tool_args, sloppy_tool_args),
                 },
             }
             for c in message.tool_calls
@@ -133,6 +135,24 @@ def render_response(response: ModelResponse, *, model: str, index: int, bad_tool
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         },
     }
+
+
+def _arguments(arguments: str, cut: bool, sloppy: bool) -> str:
+    if cut:
+        return arguments[: max(1, len(arguments) // 2)]
+    if sloppy:
+        value = json.loads(arguments or "{}")
+        if isinstance(value, dict) and value:
+            items = ", ".join(f"{_single_quoted(k)}: {_single_quoted(v)}" for k, v in value.items())
+            return "{" + items + ",}"
+    return arguments
+
+
+def _single_quoted(value: Any) -> str:
+    """Python-ish literal: strings in single quotes (what small models often write)."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "\\'") + "'"
+    return json.dumps(value, ensure_ascii=False)
 
 
 _ERROR_TYPES = {
