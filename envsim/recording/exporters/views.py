@@ -50,7 +50,7 @@ def export_report_lines(report: ExportReport) -> list[str]:
         lines.append(f"  with explicit tool errors: {report.kept_with_tool_errors}")
     if report.weighted_zero:
         lines.append(f"  failed calls at weight 0: {report.weighted_zero}")
-    lines += [f"skipped: {reason}: {count}" for reason, count in report.skipped.items()]
+    lines += [f"left out: {reason}: {count}" for reason, count in report.skipped.items()]
     if report.infrastructure_error_episodes:
         lines.append("infrastructure errors in: " + ", ".join(report.infrastructure_error_episodes))
     return lines

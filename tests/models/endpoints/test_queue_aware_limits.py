@@ -20,7 +20,7 @@ REQUEST = ModelRequest(messages=[Message.user("hi")])
 
 
 async def test_a_single_slot_server_shrinks_the_window_to_its_pace() -> None:
-    async with FakeModelServer(lambda request: "ok", latency=0.1, emulate="llama-cpp-python") as server:
+    async with FakeModelServer(lambda request: "ok", latency=0.25, emulate="llama-cpp-python") as server:
         limits = LimiterRegistry(LimitSettings(max_concurrency=8, latency_margin_s=0.1))
         stack = build_model_stack(
             OpenAIChatModel("m", base_url=server.openai_base_url), policies=ModelPolicies(limiters=limits)

@@ -84,5 +84,5 @@ def test_export_report_is_plain_and_unwrapped_off_a_terminal(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == f"export openai -> {out}"  # one line, however long
-    assert "written: 0" in lines and "skipped: failed: 1" in lines
+    assert "written: 0" in lines and "left out: failed: 1" in lines
     assert "─" not in result.output and "┃" not in result.output  # no table drawing
