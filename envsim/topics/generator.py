@@ -32,6 +32,7 @@ from envsim.models.stack import ModelPolicies, build_model_stack
 from envsim.models.structured import structured_call
 from envsim.recording import RunDirectory, RunManifest, RunState
 from envsim.recording.trace import EpisodeStatus, TerminationReason, Trace
+from envsim.text_similarity import normalized
 from envsim.topics.dedup import NearDuplicateFilter, duplicate_topics
 from envsim.topics.events import GenerationComplete, GenerationEvent, GenerationStart, StepComplete
 from envsim.topics.examples import ConversationType, ReasoningStyle, example_type, format_instructions, to_messages
@@ -111,6 +112,7 @@ class DataSetGenerator:
         rate_limit: RateLimit | dict[str, Any] | None = None,
         deduplicate: bool = True,
         similarity_threshold: float = 0.85,
+        drop_duplicate_topics: bool = False,
         max_concurrent_steps: int = 4,
         run_dir: str | Path | None = None,
     ) -> None:
@@ -141,6 +143,7 @@ class DataSetGenerator:
         )
         self.deduplicate = deduplicate
         self.similarity_threshold = similarity_threshold
+        self.drop_duplicate_topics = drop_duplicate_topics
         self.max_concurrent_steps = max(1, max_concurrent_steps)
         self.run_dir = Path(run_dir) if run_dir is not None else Path("runs") / "dataset_generator"
         self._model = model
@@ -220,6 +223,9 @@ class DataSetGenerator:
         sys_text = sys_msg if sys_msg is not None else self.sys_msg
         paths = topic_model.paths() if topic_model is not None else [[self.instructions or "general knowledge"]]
         self.duplicate_topics = duplicate_topics(paths)
+        if self.drop_duplicate_topics and self.duplicate_topics:  # keep the first path of each leaf topic
+            seen: set[str] = set()
+            paths = [p for p in paths if not (normalized(p[-1]) in seen or seen.add(normalized(p[-1])))]  # type: ignore[func-returns-value]
         self.failed_samples = []
         model = self._build_model(model_name)
         manifest = RunManifest.create(

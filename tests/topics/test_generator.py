@@ -195,3 +195,18 @@ async def test_against_the_fake_server_over_http(tmp_path: Path, monkeypatch) ->
         dataset = await generator.create_data_async(num_steps=2, batch_size=2, topic_model=await _tree())
     assert len(dataset) == 4
     assert all(s["messages"][-1]["reasoning"] == "First... then..." for s in dataset.samples)
+
+
+async def test_duplicate_topics_are_reported_and_can_be_dropped(tmp_path: Path) -> None:
+    from envsim.topics import load_topic_model
+
+    topics = tmp_path / "t.jsonl"
+    paths = [["Weather", "Rain", "Umbrellas"], ["Weather", "Storms", "Umbrellas"], ["Weather", "Sun", "Hats"]]
+    topics.write_text("".join(json.dumps({"path": p}) + "\n" for p in paths))
+    tree = load_topic_model(topics)
+    kept = DataSetGenerator(model=example_model(), run_dir=tmp_path / "a")
+    await kept.create_data_async(num_steps=1, batch_size=3, topic_model=tree)
+    assert kept.duplicate_topics == [("umbrellas", 2)]
+    dropped = DataSetGenerator(model=example_model(), run_dir=tmp_path / "b", drop_duplicate_topics=True)
+    dataset = await dropped.create_data_async(num_steps=1, batch_size=2, topic_model=tree)
+    assert [s["topic"]["path"][1] for s in dataset.samples] == ["Rain", "Sun"]

@@ -16,12 +16,18 @@ from .helpers import RECORD_ENV
 HELPERS = Path(__file__).with_name("helpers.py")
 
 
-def _config(tmp_path: Path, *, conversation: bool) -> Path:
+def _config(tmp_path: Path, *, conversation: bool, mode: str = "round_robin") -> Path:
     config = {
         "num_samples": 4,
         "output_path": str(tmp_path / "out.jsonl"),
         "strategy_params": {
-            "topic_tree": {"topic_prompt": "Home cooking", "degree": 2, "depth": 2, "save_as": "topics.jsonl"},
+            "topic_tree": {
+                "topic_prompt": "Home cooking",
+                "degree": 2,
+                "depth": 2,
+                "save_as": "topics.jsonl",
+                "mode": mode,
+            },
             "generated_attributes": [
                 {
                     "id": "question",
@@ -82,3 +88,14 @@ async def test_the_planner_and_the_user_get_the_topic(tmp_path: Path, monkeypatc
     seen = {r.context.role: "\n".join(m.content or "" for m in r.messages) for r in requests}
     assert f"The topic of this conversation: {path}." in seen["user"]
     assert f"The conversation is about: {path}." in seen["planner"]
+
+
+async def test_sample_mode_draws_paths_reproducibly(tmp_path: Path) -> None:
+    config = _config(tmp_path, conversation=False, mode="sample")
+    await run_config(config, out_dir=tmp_path / "a", num_samples=8)
+    first = [json.loads(line)["topic"]["topic"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    await run_config(config, out_dir=tmp_path / "b", num_samples=8, force=True)
+    again = [json.loads(line)["topic"]["topic"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert first == again and len(set(first)) > 1  # seeded: the same draws again
+    leaves = [f"Home cooking / part {a} / part {b}" for a in (0, 1) for b in (0, 1)]
+    assert first != [leaves[i % 4] for i in range(8)]  # drawn, not round robin
