@@ -60,6 +60,8 @@ class RunSummary:
     evaluation: Evaluation | None = None  # scenario runs: success per scenario and pass^k (evaluation.json)
     # Successful episodes with an infrastructure error (envsim or a model failed in a step): in no dataset.
     infrastructure_error_episodes: list[str] = field(default_factory=list)
+    # Environment id -> why its state schema is validated in full rather than incrementally (docs/state.md)
+    validation_fallbacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -300,6 +302,7 @@ async def _run_episodes(
         summary.total = len(specs)
     summary.evaluation = evaluation
     summary.infrastructure_error_episodes = infrastructure
+    summary.validation_fallbacks = dict(sim.validation_fallbacks)
     return summary
 
 
@@ -334,6 +337,8 @@ class _Simulation:
 
     models: RoleModels
     deps: EpisodeDeps
+    # Environment id -> why its state schema is validated in full, not incrementally (said once per run).
+    validation_fallbacks: dict[str, str] = field(default_factory=dict)
 
     async def simulate(self, spec: EpisodeSpec) -> Any:
         try:
@@ -391,8 +396,11 @@ async def _build_simulation(
             )
 
         # Fail fast on environment and tool-selection errors instead of failing every episode.
+        fallbacks: dict[str, str] = {}
         if conversation is not None:
-            build_environments(None).tool_specs(list(conversation.available_tools) or None)
+            probe = build_environments(None)
+            probe.tool_specs(list(conversation.available_tools) or None)
+            fallbacks = probe.validation_fallbacks()
 
         async def sample_attributes(spec: EpisodeSpec) -> Any:
             if attributes is None:
@@ -413,7 +421,7 @@ async def _build_simulation(
     except BaseException:
         await models.aclose()
         raise
-    return _Simulation(models, deps)
+    return _Simulation(models, deps, fallbacks)
 
 
 def _grounding(

@@ -115,6 +115,8 @@ def summary_table(summary: RunSummary) -> Table:
         ids = summary.infrastructure_error_episodes
         shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
         table.add_row("infrastructure errors", Text(f"{len(ids)} episodes left out: {shown}", style="yellow"))
+    for env_id, reason in sorted(summary.validation_fallbacks.items()):
+        table.add_row("full state validation", Text(f"{env_id}: {reason}", style="yellow"))
     # Point at the files that hold something: successes and failures are recorded apart.
     if summary.done or not summary.failed:
         table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
