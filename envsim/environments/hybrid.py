@@ -21,6 +21,7 @@ from typing import Any
 from envsim.config.models import EnvironmentConfig
 from envsim.environments.base import StepContext
 from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
+from envsim.environments.state_store import StateStore
 from envsim.environments.tool_environment import Outcome
 
 
@@ -37,15 +38,12 @@ async def run_python_tool(
     environment_id: str,
     tool: PythonTool,
     arguments: dict[str, Any],
-    state: dict[str, Any] | None,
-    state_schema: dict[str, Any] | None,
+    store: StateStore | None,
     context: StepContext,
 ) -> Outcome:
-    """Run one python tool over `state` (never mutated) and return what it proposes, under the state rule.
-
-    The boundary between hybrid environments and the python kind: a one-tool `PythonEnvironment` over the
-    current state runs the call. Building it copies and validates the state, i.e. O(state) per python
-    step of a hybrid environment; swap this body for the python kind's per-call entry point when it has one.
-    """
-    runner = PythonEnvironment(environment_id, [tool], state, state_schema)
+    """Run one python tool over the hybrid environment's own state store and return what it proposes,
+    under the state rule; the caller commits it. The call costs what the tool touches: the tool gets a
+    tracked view of `store` (never a copy), exactly as in a `python` environment."""
+    runner = PythonEnvironment(environment_id, [tool], {} if store is not None else None, None)
+    runner._store = store  # the one state of the environment, shared, not copied
     return await runner._run(tool.spec, arguments, context)

@@ -112,7 +112,7 @@ class SyntheticEnvironment(ToolEnvironment):
     async def _run(self, tool: ToolSpec, arguments: dict[str, Any], context: StepContext) -> Outcome:
         python_tool = self.python_tools.get(tool.name)
         if python_tool is not None:
-            return await run_python_tool(self.id, python_tool, arguments, self._state, self.state_schema, context)
+            return await run_python_tool(self.id, python_tool, arguments, self._store, context)
         key = None
         if self.cache is not None:
             key = ToolCache.key(self.id, tool.name, arguments, self.state_hash, self._fingerprints[tool.name])
