@@ -13,6 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from envsim.config.spellings import normalize_environment, normalize_role, normalize_role_keys
 
+# Servers with a known profile (envsim/models/endpoint_profiles.py) and how a structured reply is asked for.
+ServerName = Literal[
+    "openai", "anthropic", "vllm", "sglang", "ollama", "llama-server", "llama-cpp-python", "lmstudio", "tgi", "generic"
+]
+StructuredOutputSetting = Literal["auto", "json_schema", "json_object", "guided", "prompt"]
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -396,22 +402,8 @@ class ModelSpec(StrictModel):
     # OpenAI-compatible models: which server this is (its profile; default: asked from the server), how a
     # structured reply is asked for ("auto": the profile's best, falling back on a refusal), and feature
     # overrides. See docs/servers.md.
-    server: (
-        Literal[
-            "openai",
-            "anthropic",
-            "vllm",
-            "sglang",
-            "ollama",
-            "llama-server",
-            "llama-cpp-python",
-            "lmstudio",
-            "tgi",
-            "generic",
-        ]
-        | None
-    ) = None
-    structured_output: Literal["auto", "json_schema", "json_object", "guided", "prompt"] = "auto"
+    server: ServerName | None = None
+    structured_output: StructuredOutputSetting = "auto"
     features: EndpointFeatures | None = None
 
 

@@ -13,12 +13,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from envsim.models.endpoint_profiles import (
-    EndpointProfile,
-    StructuredOutput,
-    StructuredOutputSetting,
-    ToolChoiceMode,
-)
+from envsim.config.models import StructuredOutputSetting
+from envsim.models.endpoint_profiles import EndpointProfile, StructuredOutput, ToolChoiceMode
 
 log = logging.getLogger(__name__)
 

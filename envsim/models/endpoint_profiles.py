@@ -17,24 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from envsim.config.models import ServerName
+
 # How a structured reply is asked for, best first. `prompt`: the schema only in the prompt (always there).
 StructuredOutput = Literal["json_schema", "json_object", "guided", "prompt"]
 STRUCTURED_OUTPUTS: tuple[str, ...] = get_args(StructuredOutput)
-StructuredOutputSetting = Literal["auto", "json_schema", "json_object", "guided", "prompt"]
 ToolChoiceMode = Literal["auto", "none", "required", "function"]
 
-ServerName = Literal[
-    "openai",
-    "anthropic",
-    "vllm",
-    "sglang",
-    "ollama",
-    "llama-server",
-    "llama-cpp-python",
-    "lmstudio",
-    "tgi",
-    "generic",
-]
 SERVER_NAMES: tuple[str, ...] = get_args(ServerName)
 
 
