@@ -17,7 +17,7 @@ from envsim.errors import EnvsimError
 from envsim.event_loop import StopSignal, run_async
 
 if TYPE_CHECKING:
-    from envsim.api import RunSummary
+    from envsim.runs import RunSummary
     from envsim.scenarios.evaluation import Evaluation
 
 app = typer.Typer(
@@ -274,17 +274,24 @@ def run(
     batch: bool = typer.Option(
         False, "--batch", help="Send model calls through the providers' batch APIs, in waves (half price, slow)."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Build the run's plan and print it; simulate nothing, write nothing."
+    ),
 ) -> None:
     """Simulate the config's conversations into a run directory (resumes an existing one).
 
     CONFIG may be a scenario catalog (or a config with scenario_catalog_path): its scenarios are simulated
     live --trials times, their expectations checked, and success and pass^k reported (see docs/scenarios.md).
     Seed-style overrides work too: `--inference_config.generation.temperature 0.5`.
+    With --dry-run, prints the plan (episodes, run directory and how far it got, models per role,
+    processes, batch, cache, dataset file) after every check that needs no model.
     """
     from pathlib import Path
 
-    from envsim.api import default_out_dir, run_config
     from envsim.config.overrides import split_seed_style_args
+    from envsim.runs import execute_plan, plan_run
+    from envsim.runs.plan import default_out_dir
+    from envsim.runs.view import plan_view
     from envsim.scenarios.views import evaluation_table
     from envsim.simulation.progress import LiveRunDisplay, summary_table
 
@@ -293,23 +300,26 @@ def run(
     try:
         _check_trial_options(trials, fail_under)
         overrides = [*set_, *split_seed_style_args(list(ctx.args))]
+        plan = plan_run(
+            config,
+            out_dir=out_dir,
+            model_override=model,
+            overrides=overrides,
+            num_samples=num_samples,
+            seed=seed,
+            no_cache=no_cache,
+            force=force,
+            trials=trials,
+            include_scripted=include_scripted,
+            processes=processes,
+            batch=batch,
+        )
+        if dry_run:
+            console.print(plan_view(plan), soft_wrap=True)
+            return
         with display:
             summary = run_async(
-                run_config(
-                    config,
-                    out_dir=out_dir,
-                    model_override=model,
-                    overrides=overrides,
-                    num_samples=num_samples,
-                    seed=seed,
-                    no_cache=no_cache,
-                    force=force,
-                    on_progress=display.update,
-                    trials=trials,
-                    include_scripted=include_scripted,
-                    processes=processes,
-                    batch=batch,
-                ),
+                execute_plan(plan, on_progress=display.update),
                 stop_on_signals=True,  # SIGTERM / SIGHUP stop the run like Ctrl-C
             )
     except KeyboardInterrupt as exc:
@@ -363,9 +373,10 @@ def synth(
     import logging
     from datetime import datetime
 
-    from envsim.api import default_out_dir, run_config
     from envsim.config.loader import load_config
     from envsim.config.overrides import split_seed_style_args
+    from envsim.runs import execute_plan, plan_run
+    from envsim.runs.plan import default_out_dir
     from envsim.simulation.progress import LiveRunDisplay
 
     try:
@@ -380,13 +391,10 @@ def synth(
             stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
             overrides.append(f"output_path={Path.cwd() / f'envsim_synth_results_{stamp}.jsonl'}")
         out_dir = Path(out) if out else default_out_dir(config)
+        plan = plan_run(config, out_dir=out_dir, model_override=model, overrides=overrides)
         display = LiveRunDisplay(err_console, title=f"envsim synth {config}")
         with display:
-            summary = run_async(
-                run_config(
-                    config, out_dir=out_dir, model_override=model, overrides=overrides, on_progress=display.update
-                )
-            )
+            summary = run_async(execute_plan(plan, on_progress=display.update))
     except KeyboardInterrupt:
         err_console.print("[yellow]cancelled:[/] run the same command again to resume.", highlight=False)
         raise typer.Exit(130) from None

@@ -23,7 +23,7 @@ from envsim.simulation.runner import RunProgress
 MIN_REDRAW_S = 0.25  # at most 4 redraws a second
 
 if TYPE_CHECKING:
-    from envsim.api import RunSummary
+    from envsim.runs.summary import RunSummary
 
 
 def format_cost(usage: Usage) -> str:

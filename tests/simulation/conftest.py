@@ -83,10 +83,10 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 def _runs_may_share_the_dataset_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests run one config into several run directories and do not look at who owns its dataset
     file; the refusal to overwrite another run's dataset is tested in tests/hardening/test_output_path.py."""
-    import envsim.api
+    import envsim.runs.execute
     from envsim.recording.output_owner import check_output_owner
 
     def allow(output: Path, run_dir: Path, *, force: bool) -> None:
         check_output_owner(output, run_dir, force=True)
 
-    monkeypatch.setattr(envsim.api, "check_output_owner", allow)
+    monkeypatch.setattr(envsim.runs.execute, "check_output_owner", allow)
