@@ -1,13 +1,21 @@
-"""Assertion helpers shared by the config tests."""
+"""Helpers shared by the config tests: a type for the `write` fixture (tests/config/conftest.py) and
+assertions on the errors a config or catalog reports.
+
+A uniquely named module, not conftest.py: `from conftest import ...` picks whichever conftest was imported
+first when several test folders are collected together (tests/config with tests/models/real_server).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from envsim.config.loader import load_config, load_environment_catalog
 from envsim.errors import ConfigError, ConfigErrors
+
+WriteFile = Callable[..., Path]  # write("name.yaml", "yaml", ...) -> path (the `write` fixture)
 
 MODEL = "inference_config:\n  model: {model_name: gpt-4o-mini, engine: OPENAI}\n"
 

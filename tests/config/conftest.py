@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-WriteFile = Callable[..., Path]
+from config_helpers import WriteFile
 
 
 @pytest.fixture

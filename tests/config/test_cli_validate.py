@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from config_helpers import MODEL
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile
 from typer.testing import CliRunner
 
 from envsim import cli

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import MODEL, by_location, catalog_errors, config_errors, where
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile, by_location, catalog_errors, config_errors, where
 
 from envsim.config.loader import load_config, load_config_or_catalog
 from envsim.config.models import EnvironmentCatalog, SynthConfig

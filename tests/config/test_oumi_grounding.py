@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import config_errors
-from conftest import WriteFile
+from config_helpers import WriteFile, config_errors
 
 from envsim.api import run_config
 from envsim.config.models import EnvironmentConfig

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import MODEL, config_errors
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile, config_errors
 from typer.testing import CliRunner
 
 from envsim.api import run_config

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from config_helpers import MODEL, config_errors, where
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile, config_errors, where
 
 from envsim.config.loader import load_config
 from envsim.config.overrides import apply_overrides, split_seed_style_args

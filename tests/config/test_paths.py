@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from config_helpers import MODEL, config_errors, where
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile, config_errors, where
 
 from envsim.config.loader import load_config, load_environment_catalog
 from envsim.config.models import SynthConfig

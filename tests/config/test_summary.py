@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from config_helpers import MODEL
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile
 from rich.console import Console
 
 from envsim.config.loader import load_config

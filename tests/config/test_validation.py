@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from config_helpers import MODEL, by_location, config_errors, where
-from conftest import WriteFile
+from config_helpers import MODEL, WriteFile, by_location, config_errors, where
 
 from envsim.config import validation
 from envsim.config.loader import load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import WriteFile
+from config_helpers import WriteFile
 
 from envsim.config.yaml_source import parse_yaml_value, read_yaml
 from envsim.errors import ConfigError

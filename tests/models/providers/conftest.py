@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from provider_helpers import TEST_KEY
 
 from envsim.testing.fake_server import FakeModelServer
-
-TEST_KEY = "sk-test-SECRET-0123456789"
 
 
 @pytest.fixture

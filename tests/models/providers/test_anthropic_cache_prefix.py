@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import TEST_KEY
+from provider_helpers import TEST_KEY
 
 from envsim.config.models import EnvironmentConfig
 from envsim.environments import EnvironmentSet

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import TEST_KEY
+from provider_helpers import TEST_KEY
 
 from envsim.errors import ModelAuthError, ModelError, RateLimitError, RetryableModelError
 from envsim.messages import Message, ToolCall, ToolSpec

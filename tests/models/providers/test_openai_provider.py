@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import TEST_KEY
+from provider_helpers import TEST_KEY
 
 from envsim.errors import ModelAuthError, ModelError, RateLimitError, RetryableModelError
 from envsim.messages import Message, ToolCall, ToolSpec
