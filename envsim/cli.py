@@ -291,7 +291,7 @@ def run(
     from envsim.config.overrides import split_seed_style_args
     from envsim.runs import execute_plan, plan_run
     from envsim.runs.plan import default_out_dir
-    from envsim.runs.view import plan_view
+    from envsim.runs.view import plan_lines, plan_view
     from envsim.scenarios.views import evaluation_table
     from envsim.simulation.progress import LiveRunDisplay, summary_table
 
@@ -315,7 +315,10 @@ def run(
             batch=batch,
         )
         if dry_run:
-            console.print(plan_view(plan), soft_wrap=True)
+            if console.is_terminal:
+                console.print(plan_view(plan))
+            else:  # a pipe or a log file: plain lines, never wrapped mid-word
+                print("\n".join(plan_lines(plan)))
             return
         with display:
             summary = run_async(

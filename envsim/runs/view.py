@@ -31,6 +31,11 @@ def plan_view(plan: RunPlan) -> Table:
     return table
 
 
+def plan_lines(plan: RunPlan) -> list[str]:
+    """The plan as plain `what: decision` lines (for pipes and logs: never wrapped mid-word)."""
+    return [f"{key}: {value}" for key, value in plan_rows(plan)]
+
+
 def plan_rows(plan: RunPlan) -> list[tuple[str, str]]:
     """(what, decision) pairs, in the order a run makes them."""
     cfg = plan.config
