@@ -6,7 +6,8 @@ from rich.table import Table
 from rich.text import Text
 
 from envsim.errors import EnvsimError
-from envsim.recording.run_dir import MANIFEST_FILE, RunDirectory
+from envsim.recording.manifest import RunManifest
+from envsim.recording.run_dir import MANIFEST_FILE, RunDirectory, read_manifest
 from envsim.runs.plan import RunPlan
 
 
@@ -17,6 +18,14 @@ def finished_episodes(plan: RunPlan) -> int | None:
         return None
     finished = RunDirectory.open(plan.run_dir, manifest=None).finished_episode_ids()
     return sum(1 for spec in plan.episodes if spec.episode_id in finished)
+
+
+def config_changes(plan: RunPlan) -> list[str]:
+    """What makes the plan a different run from the one its run directory holds (config keys, seed), the
+    reasons a run would refuse to resume without --force. Models are compared once a run has built them."""
+    previous = read_manifest(plan.run_dir)
+    planned = RunManifest.create(plan.manifest_config(), seed=plan.config.seed, models=previous.models, command_line=[])
+    return previous.differences(planned)
 
 
 def plan_view(plan: RunPlan) -> Table:
@@ -75,10 +84,14 @@ def plan_rows(plan: RunPlan) -> list[tuple[str, str]]:
 def _run_dir_state(plan: RunPlan) -> str:
     try:
         finished = finished_episodes(plan)
+        changes = config_changes(plan) if finished is not None else []
     except EnvsimError as exc:
         return f"unreadable: {exc.message}"
     if finished is None:
-        return "new" if not plan.run_dir.exists() else "exists, not a run directory yet"
+        return "new" if not plan.run_dir.exists() else "exists, not yet a run directory"
+    if changes and not plan.force:
+        return f"refused: started with a different config (changed: {', '.join(changes)}); --force resumes anyway"
+    forced = " with --force" if changes else ""
     if finished >= plan.total:
-        return f"all {plan.total} episodes finished: running it again changes nothing"
-    return f"resumes: {finished} of {plan.total} episodes finished"
+        return f"all {plan.total} episodes finished{forced}: running it again changes nothing"
+    return f"resumes{forced}: {finished} of {plan.total} episodes finished"

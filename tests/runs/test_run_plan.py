@@ -154,6 +154,14 @@ def test_cli_dry_run_prints_the_plan_and_writes_nothing(config: Path, tmp_path: 
     resumed = runner.invoke(app, ["run", str(config), "--out", str(out), "--dry-run"])
     assert resumed.exit_code == 0, resumed.output
     assert "resumes: 2 of 5 episodes finished" in " ".join(resumed.output.split())
+    # A changed config: the dry run says what the run would say, and refuse.
+    changed = runner.invoke(app, ["run", str(config), "--out", str(out), "--dry-run", "--seed", "9"])
+    assert changed.exit_code == 0, changed.output
+    assert "refused: started with a different config (changed: config.seed, seed (3 -> 9))" in " ".join(
+        changed.output.split()
+    )
+    refused = runner.invoke(app, ["run", str(config), "--out", str(out), "--seed", "9"])
+    assert refused.exit_code == 1 and "different config; changed: config.seed, seed (3 -> 9)" in refused.output
     assert calls(config) == made
 
 
