@@ -4,6 +4,10 @@ Text generation stores the reply text; with `output_schema` the reply must be JS
 against the schema (re-asked with the validation error up to `max_validation_retries` times).
 With `postprocessing_params`, the processed text goes under `postprocessing_params.id` and the raw
 text stays under the attribute's own id when `keep_original_text_attribute` is true.
+
+A text reply cut off at the token limit (`finish_reason: "length"`) is kept and its attribute id listed in
+`GeneratedValues.truncated` (the trace's `truncated_attributes`), or, with `on_truncation: reject`, fails
+the sample. A structured reply that was cut off is asked again with a larger limit by the model stack.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from envsim.errors import OutputValidationError
 from envsim.messages import Message
 from envsim.models.base import ChatModel, GenerationParams, ModelRequest, RequestContext, Usage
 from envsim.models.parsers import SchemaParser
+from envsim.models.truncation import CUT_OFF_HINT
 from envsim.models.typed_call import TypedOutputError, ValidationRetryPolicy, ask_typed
 from envsim.templating import render
 
@@ -28,6 +33,7 @@ ATTRIBUTE_ROLE = "attribute"
 class GeneratedValues:
     values: dict[str, Any]
     usage: Usage = field(default_factory=Usage)
+    truncated: list[str] = field(default_factory=list)  # attribute ids whose reply was cut off
 
 
 def output_names(attribute: GeneratedAttribute) -> list[str]:
@@ -67,6 +73,15 @@ async def generate_attribute(
     response = await model.generate(ModelRequest(messages=messages, params=params, context=context))
     raw = response.text
     result = GeneratedValues(values={}, usage=response.usage)
+    if response.finish_reason == "length":
+        if attribute.on_truncation == "reject":
+            raise OutputValidationError(
+                f"generated attribute {attribute.id!r} ({location}): {CUT_OFF_HINT}, "
+                "or set its on_truncation: flag to keep cut-off text",
+                attempts=1,
+                last_reply=raw,
+            )
+        result.truncated.append(attribute.id)
     pp = attribute.postprocessing_params
     if pp is None:
         result.values[attribute.id] = raw

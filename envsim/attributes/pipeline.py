@@ -36,6 +36,7 @@ class SampleAttributes:
 
     context: dict[str, Any]  # what templates see (sampled attributes as SampledValue)
     usage: Usage = field(default_factory=Usage)  # model usage of generated attributes
+    truncated: list[str] = field(default_factory=list)  # generated attributes cut off at the token limit
 
     @property
     def values(self) -> dict[str, Any]:
@@ -164,6 +165,7 @@ class AttributePipeline:
         for pool in self.pools:
             context.update(pool.pick(index, seed))
         usage = Usage()
+        truncated: list[str] = []
         for generation in self._generations:
             # Members of one generation never reference each other, so they all see the same context.
             snapshot = dict(context)
@@ -174,7 +176,8 @@ class AttributePipeline:
             for result in await self._generate_all(generated, snapshot, episode_id):
                 context.update(result.values)
                 usage = usage + result.usage
-        return SampleAttributes(context=context, usage=usage)
+                truncated += result.truncated
+        return SampleAttributes(context=context, usage=usage, truncated=truncated)
 
     async def _generate_all(self, producers: list[Any], snapshot: dict[str, Any], episode_id: str) -> list[Any]:
         if not producers:

@@ -214,6 +214,9 @@ class GeneratedAttribute(StrictModel):
     instruction_messages: list[TextMessage]
     postprocessing_params: PostprocessingParams | None = None
     output_schema: dict[str, Any] | None = None  # structured generation when given
+    # envsim's: a text reply cut off at the token limit (finish_reason: length) is kept and flagged in the
+    # trace and the run summary ("flag"), or fails the sample with the reason ("reject").
+    on_truncation: Literal["flag", "reject"] = "flag"
 
 
 class TransformationType(StrEnum):

@@ -39,6 +39,8 @@ class DatasetReport:
     skipped_infrastructure: list[str] = field(default_factory=list)
     # passthrough keys that no written sample had: almost always a typo in passthrough_attributes
     unknown_passthrough: list[str] = field(default_factory=list)
+    # written samples with a generated attribute cut off at the token limit (trace.truncated_attributes)
+    truncated_attributes: list[str] = field(default_factory=list)
 
 
 def wire_message(message: Message) -> dict[str, Any]:
@@ -84,6 +86,8 @@ def write_dataset(
             if passthrough is not None:
                 record = select_passthrough(record, passthrough)
             report.written += 1
+            if trace.truncated_attributes:
+                report.truncated_attributes.append(trace.episode_id)
             yield jsonl.dumps_line(record)
 
     try:

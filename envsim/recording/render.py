@@ -141,7 +141,10 @@ def _header(trace: Trace) -> Table:
     for role, usage in trace.usage.items():
         header.add_row(f"usage.{role}", Text(_usage_text(usage)))
     for key, value in trace.attributes.items():
-        header.add_row(f"attr.{key}", Text(value if isinstance(value, str) else _json(value)))
+        text = Text(value if isinstance(value, str) else _json(value))
+        if key in trace.truncated_attributes:
+            text.append("  (cut off at the token limit)", style="yellow")
+        header.add_row(f"attr.{key}", text)
     return header
 
 

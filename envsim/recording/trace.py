@@ -130,6 +130,16 @@ class Trace(BaseModel):
     usage: dict[str, Usage] = Field(default_factory=dict)  # role -> usage
     wall_time_s: float = 0.0
     checks: list[CheckResult] | None = None  # scenario expectations, when evaluated
+    # Generated attributes whose reply was cut off at the token limit (kept: on_truncation is "flag").
+    truncated_attributes: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_untruncated(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when set: traces without cut-off attributes keep the bytes they had.
+        data = handler(self)
+        if not data.get("truncated_attributes"):
+            data.pop("truncated_attributes", None)
+        return data
 
     @property
     def total_usage(self) -> Usage:

@@ -34,6 +34,8 @@ class RunSummary:
     infrastructure_error_episodes: list[str] = field(default_factory=list)
     # Environment id -> why its state schema is validated in full rather than incrementally (docs/state.md)
     validation_fallbacks: dict[str, str] = field(default_factory=dict)
+    # Samples in the dataset with a generated attribute cut off at the token limit (on_truncation: flag).
+    truncated_attribute_episodes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -65,5 +67,6 @@ def summarize(
         usage_by_role=dict(progress.usage_by_role),
         output_path=report.path if report else None,
         dataset_written=report.written if report else 0,
+        truncated_attribute_episodes=list(report.truncated_attributes) if report else [],
         recent_errors=list(progress.last_errors),
     )

@@ -115,6 +115,7 @@ class _EpisodeState:
     plan: Plan | None = None
     plan_error: str | None = None
     initial_state: dict[str, Any] = field(default_factory=dict)
+    truncated_attributes: list[str] = field(default_factory=list)
     envs: EpisodeEnvironments | None = None
     turns: int = 0
 
@@ -148,6 +149,7 @@ class _EpisodeState:
             turns=self.turns,
             usage=dict(sorted(usage.items())),
             wall_time_s=time.perf_counter() - self.started,
+            truncated_attributes=self.truncated_attributes,
         )
 
 
@@ -203,6 +205,7 @@ async def _sample_into(
 ) -> EpisodeAttributes:
     attributes = await _sample_attributes(deps, spec)
     state.attributes = attributes.values
+    state.truncated_attributes = list(getattr(attributes, "truncated", ()))
     # Generated attributes report their model usage (AttributePipeline's SampleAttributes.usage).
     attribute_usage = getattr(attributes, "usage", None)
     if isinstance(attribute_usage, Usage) and attribute_usage != Usage():

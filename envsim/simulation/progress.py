@@ -115,6 +115,14 @@ def summary_table(summary: RunSummary) -> Table:
         ids = summary.infrastructure_error_episodes
         shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
         table.add_row("infrastructure errors", Text(f"{len(ids)} episodes left out: {shown}", style="yellow"))
+    if summary.truncated_attribute_episodes:
+        ids = summary.truncated_attribute_episodes
+        shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
+        note = (
+            f"{len(ids)} samples kept with a generated attribute cut off at the token limit: {shown} "
+            "(raise inference_config.generation.max_new_tokens, or set on_truncation: reject)"
+        )
+        table.add_row("cut-off attributes", Text(note, style="yellow"))
     for env_id, reason in sorted(summary.validation_fallbacks.items()):
         table.add_row("full state validation", Text(f"{env_id}: {reason}", style="yellow"))
     # Point at the files that hold something: successes and failures are recorded apart.

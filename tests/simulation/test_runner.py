@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,17 +53,25 @@ async def test_num_workers_bounds_open_episodes_and_everything_is_recorded(tmp_p
 
 
 async def test_a_slow_episode_does_not_hold_back_the_others(tmp_path: Path) -> None:
-    finished_at: dict[int, float] = {}
-    start = time.perf_counter()
+    # The slow episode waits until the other 29 are done (or 30 s): a runner that held the others back
+    # behind it would make it time out and finish before some of them.
+    order: list[int] = []
+    others_done = asyncio.Event()
 
     async def simulate(spec: EpisodeSpec) -> Trace:
-        await asyncio.sleep(0.5 if spec.sample_index == 0 else 0.01)
-        finished_at[spec.sample_index] = time.perf_counter() - start
+        if spec.sample_index == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(others_done.wait(), timeout=30)
+        else:
+            await asyncio.sleep(0.01)
+        order.append(spec.sample_index)
+        if len(order) == 29 and 0 not in order:
+            others_done.set()
         return trace_for(spec)
 
     with open_run(tmp_path / "run") as run:
         await Runner(specs(30), simulate, run, num_workers=2).run()
-    assert max(t for i, t in finished_at.items() if i) < 0.45 < finished_at[0]
+    assert order[-1] == 0 and sorted(order) == list(range(30))
 
 
 async def test_specs_are_consumed_lazily(tmp_path: Path) -> None:
