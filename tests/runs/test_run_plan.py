@@ -170,3 +170,13 @@ def test_cli_dry_run_reports_a_bad_option_like_a_run(config: Path, tmp_path: Pat
     result = CliRunner().invoke(app, ["run", str(config), "--out", str(out), "--dry-run", "--trials", "2"])
     assert result.exit_code == 1 and "--trials applies to scenario runs" in " ".join(result.output.split())
     assert not out.exists() and calls(config) == 0
+
+
+def test_a_scenario_run_plans_each_scenario_trial_pair(tmp_path: Path) -> None:
+    catalog = Path(__file__).resolve().parents[2] / "examples" / "scenarios_live.yaml"
+    plan = plan_run(catalog, out_dir=tmp_path / "run", trials=2, num_samples=2)  # the first two scenarios
+    assert plan.kind == "scenario run" and plan.scenario_run is not None and plan.trials == 2
+    assert [spec.episode_id for spec in plan.episodes] == ["ep-000000", "ep-000000-t1", "ep-000001", "ep-000001-t1"]
+    ids = [spec.scenario_id for spec in plan.episodes]
+    assert ids[0] == ids[1] != ids[2] == ids[3]
+    assert plan.total == 4 and not (tmp_path / "run").exists()
