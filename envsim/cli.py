@@ -293,7 +293,7 @@ def run(
     from envsim.runs.plan import default_out_dir
     from envsim.runs.view import plan_lines, plan_view
     from envsim.scenarios.views import evaluation_table
-    from envsim.simulation.progress import LiveRunDisplay, summary_table
+    from envsim.simulation.progress import LiveRunDisplay, summary_lines, summary_table
 
     out_dir = Path(out) if out else default_out_dir(config)
     display = LiveRunDisplay(err_console, title=f"envsim run {config}")
@@ -335,7 +335,10 @@ def run(
         raise typer.Exit(exc.exit_code if isinstance(exc, StopSignal) else 130) from None
     except EnvsimError as exc:
         _print_user_error(exc)
-    console.print(summary_table(summary))
+    if console.is_terminal:
+        console.print(summary_table(summary))
+    else:  # a pipe or a log file: plain lines, never wrapped mid-word
+        print("\n".join(summary_lines(summary)))
     _print_preview(summary)
     if summary.evaluation is not None:
         console.print(evaluation_table(summary.evaluation))
@@ -344,6 +347,7 @@ def run(
             f"[bold red]error:[/] the run produced no successful episode ({summary.failed} failed); "
             f"see {out_dir / 'failures.jsonl'} or `envsim show {out_dir}`",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1)
     if summary.evaluation is not None:

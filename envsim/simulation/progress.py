@@ -92,44 +92,62 @@ class LiveRunDisplay:
             self._live.console.line()
 
 
+def summary_rows(summary: RunSummary) -> list[tuple[str, str, str | None]]:
+    """The run summary as (what, value, style) rows: one source for the table and the plain lines."""
+    rows: list[tuple[str, str, str | None]] = [
+        ("episodes", f"{summary.done + summary.failed}/{summary.total}", None),
+        ("succeeded", str(summary.done), None),
+        ("failed", str(summary.failed), None),
+    ]
+    if summary.skipped:
+        rows.append(("finished before resume", str(summary.skipped), None))
+    rows.append(("time", f"{summary.elapsed_s:,.1f} s", None))
+    new = summary.done + summary.failed - summary.skipped
+    if summary.elapsed_s > 0 and new > 0:
+        rows.append(("throughput", f"{60 * new / summary.elapsed_s:,.1f} episodes/min", None))
+    rows.append(("tokens", format_tokens(summary.usage), None))
+    for role, usage in sorted(summary.usage_by_role.items()):
+        rows.append((f"  {role}", f"{usage.requests:,} requests, {format_tokens(usage)}", None))
+    rows.append(("cost", format_cost(summary.usage), None))
+    if summary.output_path is not None:
+        rows.append(("dataset", f"{summary.output_path} ({summary.dataset_written} samples)", None))
+    if summary.infrastructure_error_episodes:
+        ids = summary.infrastructure_error_episodes
+        rows.append(("infrastructure errors", f"{len(ids)} episodes left out: {_first_ids(ids)}", "yellow"))
+    if summary.truncated_attribute_episodes:
+        ids = summary.truncated_attribute_episodes
+        note = (
+            f"{len(ids)} samples kept with a generated attribute cut off at the token limit: {_first_ids(ids)} "
+            "(raise inference_config.generation.max_new_tokens, or set on_truncation: reject)"
+        )
+        rows.append(("cut-off attributes", note, "yellow"))
+    for env_id, reason in sorted(summary.validation_fallbacks.items()):
+        rows.append(("full state validation", f"{env_id}: {reason}", "yellow"))
+    # Point at the files that hold something: successes and failures are recorded apart.
+    if summary.done or not summary.failed:
+        rows.append(("traces", str(summary.run_dir / "traces.jsonl"), None))
+    if summary.failed:
+        rows.append(("failures", str(summary.run_dir / "failures.jsonl"), None))
+    for error in summary.recent_errors[-3:]:
+        rows.append(("recent failure", error[:300], "yellow"))
+    return rows
+
+
+def _first_ids(ids: list[str]) -> str:
+    return ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
+
+
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=f"run {summary.run_dir} — {summary.state}", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    table.add_row("episodes", f"{summary.done + summary.failed}/{summary.total}")
-    table.add_row("succeeded", str(summary.done))
-    table.add_row("failed", str(summary.failed))
-    if summary.skipped:
-        table.add_row("finished before resume", str(summary.skipped))
-    table.add_row("time", f"{summary.elapsed_s:,.1f} s")
-    new = summary.done + summary.failed - summary.skipped
-    if summary.elapsed_s > 0 and new > 0:
-        table.add_row("throughput", f"{60 * new / summary.elapsed_s:,.1f} episodes/min")
-    table.add_row("tokens", format_tokens(summary.usage))
-    for role, usage in sorted(summary.usage_by_role.items()):
-        table.add_row(f"  {role}", f"{usage.requests:,} requests, {format_tokens(usage)}")
-    table.add_row("cost", format_cost(summary.usage))
-    if summary.output_path is not None:
-        table.add_row("dataset", f"{summary.output_path} ({summary.dataset_written} samples)")
-    if summary.infrastructure_error_episodes:
-        ids = summary.infrastructure_error_episodes
-        shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
-        table.add_row("infrastructure errors", Text(f"{len(ids)} episodes left out: {shown}", style="yellow"))
-    if summary.truncated_attribute_episodes:
-        ids = summary.truncated_attribute_episodes
-        shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
-        note = (
-            f"{len(ids)} samples kept with a generated attribute cut off at the token limit: {shown} "
-            "(raise inference_config.generation.max_new_tokens, or set on_truncation: reject)"
-        )
-        table.add_row("cut-off attributes", Text(note, style="yellow"))
-    for env_id, reason in sorted(summary.validation_fallbacks.items()):
-        table.add_row("full state validation", Text(f"{env_id}: {reason}", style="yellow"))
-    # Point at the files that hold something: successes and failures are recorded apart.
-    if summary.done or not summary.failed:
-        table.add_row("traces", str(summary.run_dir / "traces.jsonl"))
-    if summary.failed:
-        table.add_row("failures", str(summary.run_dir / "failures.jsonl"))
-    for error in summary.recent_errors[-3:]:
-        table.add_row("recent failure", Text(error[:300], style="yellow"))
+    for what, value, style in summary_rows(summary):
+        table.add_row(what, Text(value, style=style) if style else value)
     return table
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """The summary for a pipe or a log file: plain `what: value` lines, never wrapped or boxed."""
+    return [f"run {summary.run_dir}: {summary.state}"] + [
+        f"{what}: {value}" for what, value, _style in summary_rows(summary)
+    ]

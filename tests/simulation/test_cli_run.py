@@ -73,6 +73,19 @@ def test_a_run_with_no_successful_episode_exits_1(write_config: Callable[..., Pa
     assert result.exit_code == 1 and "no successful episode" in result.output
 
 
+def test_piped_output_is_plain_lines_that_never_wrap(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    # CliRunner's stdout is not a terminal, like a pipe or a CI log.
+    config = write_config(model="function:replies.py:always_fails", num_samples=2)
+    result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert not any(ch in result.stdout for ch in "┌│└━─"), "no boxes"
+    failures = [line for line in lines if line.startswith("recent failure: ")]
+    assert failures and all("ep-" in line for line in failures)
+    assert f"failures: {tmp_path / 'run' / 'failures.jsonl'}" in lines, "a long path stays on one line"
+    assert "no successful episode" in result.output.replace("\n", " ")
+
+
 def test_an_auth_error_exits_1_and_says_why(write_config: Callable[..., Path], tmp_path: Path) -> None:
     config = write_config(model="function:replies.py:auth_fails")
     result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run")])

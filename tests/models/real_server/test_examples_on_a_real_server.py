@@ -1,15 +1,19 @@
 """The shipped examples end to end against a real OpenAI-compatible server (issue 12): every conversation
-recorded (succeeded, or failed with its reason), at least one conversation with a real tool call and its
-result succeeds, and the export works. Run with `python -m pytest -m real_server tests/models/real_server`."""
+recorded (succeeded, or failed with its reason); a retail conversation with real tool calls and tool
+results succeeds; every step of the support backend (LLM-simulated, stateful) either recorded a patch the
+model made, or an empty change, or the reason it failed; and the exports work.
+Run with `python -m pytest -m real_server tests/models/real_server`."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import pytest
 
 from envsim.recording import RunDirectory
@@ -41,9 +45,10 @@ def envsim(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_example(name: str, server: Any, out: Path, samples: int, *extra: str) -> list[Trace]:
+    dataset = f"output_path={out.parent / 'dataset.jsonl'}"  # not the example's out/..., shared by every run
     result = envsim(
         "run", f"examples/{name}", "--out", str(out), "--model", server.model_string,
-        "--num-samples", str(samples), "--no-cache", *SHORT, *extra,
+        "--num-samples", str(samples), "--no-cache", "--set", dataset, *SHORT, *extra,
     )  # fmt: skip
     # Exit 1 is "no episode succeeded"; anything else (a stopped run, a crash) is a failure here.
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
@@ -66,14 +71,42 @@ def succeeded_with_a_tool_result(traces: list[Trace]) -> list[Trace]:
     return [t for t in traces if t.status is EpisodeStatus.SUCCESS and any(step.error is None for step in t.steps)]
 
 
-@pytest.mark.parametrize("example", ["support_chat.yaml", "retail_live.yaml"])
-def test_a_conversation_example_runs_end_to_end(example: str, real_server: Any, tmp_path: Path) -> None:
+TWO_TURNS = ("--set", "strategy_params.multiturn_attributes[0].max_turns=2")
+
+
+def failure_reasons(traces: list[Trace]) -> str:
+    return "; ".join(f"{t.episode_id}: {t.termination}: {(t.error or '')[:300]}" for t in traces)
+
+
+def test_the_retail_example_runs_real_tool_calls_end_to_end(real_server: Any, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    turns = "strategy_params.multiturn_attributes[0].max_turns=2"
-    traces = run_example(example, real_server, out, 2, "--set", turns)
+    traces = run_example("retail_live.yaml", real_server, out, 2, *TWO_TURNS)
     good = succeeded_with_a_tool_result(traces)
-    reasons = "; ".join(f"{t.episode_id}: {t.termination}: {(t.error or '')[:300]}" for t in traces)
-    assert good, f"no conversation with a successful tool call succeeded: {reasons}"
+    assert good, f"no conversation with a successful tool call succeeded: {failure_reasons(traces)}"
+    for trace in good:
+        calls = {c.id for m in trace.messages for c in m.tool_calls or []}
+        results = {m.tool_call_id for m in trace.messages if m.role == "tool"}
+        assert calls and calls <= results, "every tool call the model made has its tool result in the trace"
+    assert_exports(out)
+
+
+def test_the_support_example_records_the_models_patches_or_why_not(real_server: Any, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    traces = run_example("support_chat.yaml", real_server, out, 2, *TWO_TURNS)
+    for trace in traces:
+        state = copy.deepcopy(trace.initial_state.get("support_backend"))
+        for step in trace.steps:
+            if step.environment != "support_backend":
+                continue
+            # The model's change is a patch that was applied; a rejected or failed simulation says why.
+            assert step.error is None or step.error.strip(), step
+            assert not (step.error and step.patch), "a failed step changes nothing"
+            state = jsonpatch.apply_patch(state, step.patch) if step.patch else state
+        assert state == trace.final_state.get("support_backend"), "initial state + the model's patches = final"
+        if trace.status is EpisodeStatus.FAILED:
+            assert trace.error and trace.termination, trace.episode_id
+        patches = sum(1 for step in trace.steps if step.patch)
+        print(f"{trace.episode_id}: {trace.status.value}, {len(trace.steps)} steps, {patches} with a patch")
     assert_exports(out)
 
 
