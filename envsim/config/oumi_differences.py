@@ -11,6 +11,7 @@ from typing import Any
 from envsim.config.models import EnvironmentType, SynthConfig, TransformationType
 from envsim.config.yaml_source import read_yaml
 from envsim.errors import ConfigError
+from envsim.simulation.runtime_placeholders import uses_current_turn
 
 ENVS = "environment_config.environments"
 
@@ -95,10 +96,11 @@ def _conversation_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
             )
         elif "max_tool_rounds" not in written and _has_tools(config):
             lines.append(f"{where}: max_tool_rounds defaults to 5 in envsim (oumi's max_consecutive_tool_turns: 50)")
-        if "{target_turns}" in " ".join(
-            filter(None, [mt.conversation_planner, *mt.role_instruction_messages.values()])
-        ):
-            lines.append(f"{where}: {{target_turns}} counts user+assistant turns in envsim (oumi: messages)")
+        if any(uses_current_turn(text) for text in mt.role_instruction_messages.values()):
+            lines.append(
+                f"{where}: {{current_turn}} in role_instruction_messages is filled per turn as in oumi; the planner "
+                "sees the instructions as turn 1 (oumi's in-process planner fails on it: no value)"
+            )
         lines.append(
             f"{where}: {mt.id}_plan holds envsim's plan JSON (num_turns, turns, notes) as a string (oumi: turns); "
             "failed conversations are left out of output_path (oumi drops those with empty messages)"
