@@ -136,13 +136,6 @@ def _attribute_lines(config: SynthConfig) -> list[str]:
                 f"strategy_params.transformed_attributes[{i}] ({attr.id}): the conversation_id is "
                 f"'{attr.id}-<uuid>' derived from the sample (oumi: a random uuid4)"
             )
-    for i, generated in enumerate(params.generated_attributes):
-        pp = generated.postprocessing_params
-        if pp is not None and pp.regex:
-            lines.append(
-                f"strategy_params.generated_attributes[{i}].postprocessing_params.regex: as in oumi, the whole "
-                "first match is kept (groups do not narrow it) and a reply it does not match is kept unchanged"
-            )
     declared = _declared_ids(config)
     if declared is not None:
         for i, name in enumerate(params.passthrough_attributes or []):
