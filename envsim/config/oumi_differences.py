@@ -8,7 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from envsim.config.models import EnvironmentType, SynthConfig, TransformationType
+from envsim.config.models import (
+    LOCAL_ENGINE_GENERATION_KEYS,
+    OUMI_LOCAL_MODEL_KEYS,
+    EnvironmentType,
+    SynthConfig,
+    TransformationType,
+)
 from envsim.config.yaml_source import read_yaml
 from envsim.errors import ConfigError
 from envsim.simulation.runtime_placeholders import uses_current_turn
@@ -210,9 +216,39 @@ def _inference_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
     for key, what in (("user_id", "accepted, not sent"), ("batch_completion_window", "accepted, not used")):
         if key in written:
             lines.append(f"{where}.{key}: {what}")
+    lines += _generation_and_model_lines(raw)
     if not config.output_path:
         lines.append(
             "output_path is unset: `envsim run` writes only the run directory; `envsim synth` names a file "
             "envsim_synth_results_<time>.jsonl (oumi: oumi_synth_results_<time>.jsonl)"
+        )
+    return lines
+
+
+def _generation_and_model_lines(raw: dict[str, Any]) -> list[str]:
+    lines = []
+    generation = _get(raw, "inference_config", "generation") or {}
+    local = [key for key in LOCAL_ENGINE_GENERATION_KEYS if key in generation]
+    if local:
+        lines.append(
+            f"inference_config.generation: {', '.join(local)} are read by oumi's in-process engines only; "
+            "envsim talks to servers and ignores them, as oumi's remote engines do"
+        )
+    if generation.get("guided_decoding") is not None:
+        lines.append(
+            "inference_config.generation.guided_decoding is not applied to every call (oumi: every turn); "
+            "envsim asks for structured output where it needs it (planner, simulated tools, output_schema)"
+        )
+    model = _get(raw, "inference_config", "model") or {}
+    local = [key for key in OUMI_LOCAL_MODEL_KEYS if key in model]
+    if local:
+        lines.append(
+            f"inference_config.model: {', '.join(local)} are read by oumi's in-process engines only (loading "
+            "weights and a tokenizer); envsim sends model_name to a server and ignores them"
+        )
+    if _get(raw, "inference_config", "progress_path") is not None:
+        lines.append(
+            "inference_config.progress_path: accepted, not written; the run directory's status.json "
+            "has the progress (`envsim status`)"
         )
     return lines
