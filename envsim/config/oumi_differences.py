@@ -73,10 +73,19 @@ def _environment_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
                 f"{where}: each conversation works on an in-memory copy of the database (oumi: a rollback-only "
                 "session); every change is recorded as a JSON Patch of /tables/<table>/<primary key>"
             )
-        if any(tool.executor for tool in env.tools):
+        if any(tool.executor for tool in env.tools) and env.type is EnvironmentType.DATABASE:
             lines.append(
                 f"{where}: executor modules also load from an extra_deps.txt next to the config (oumi reads only "
                 "$OUMI_EXTRA_DEPS_FILE); an executor's exception is a tool error message to the assistant"
+            )
+        elif any(tool.executor for tool in env.tools):
+            lines.append(
+                f"{where}: executor modules also load from an extra_deps.txt next to the config (oumi reads only "
+                "$OUMI_EXTRA_DEPS_FILE); executors run as envsim's python tools do, on a worker thread with a "
+                f"{env.timeout_s:g} s timeout (timeout_s); an exception is a tool error to the assistant, as in oumi, "
+                "but an output or state change that breaks the tool's contract (output_schema, read_only, "
+                "state_schema) is an infrastructure error, which keeps the episode out of the dataset (oumi: a "
+                "tool error)"
             )
         if env.grounding is not None:
             lines.append(f"{where}.grounding: the facts go to the planner and to the user simulator (oumi: planner)")
