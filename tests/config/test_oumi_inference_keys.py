@@ -16,6 +16,8 @@ from envsim.config.loader import load_config
 from envsim.config.models import ModelSpec
 from envsim.config.summary import build_summary
 from envsim.errors import ConfigError
+from envsim.messages import Message
+from envsim.models.base import GenerationParams, ModelRequest
 from envsim.models.registry import model_ref_from_spec
 from envsim.testing import FakeModelServer
 
@@ -166,3 +168,12 @@ def test_engines_envsim_cannot_stand_in_for_say_what_to_use(engine: str) -> None
         model_ref_from_spec(ModelSpec(model_name="m", engine=engine))
     assert info.value.location == "inference_config.model.engine"
     assert info.value.hint is not None and "engine:" in info.value.hint
+
+
+def test_requests_without_the_new_keys_keep_their_cache_keys() -> None:
+    # The response cache and the mock's replies are keyed by the request's JSON: unset oumi keys add nothing.
+    plain = GenerationParams(temperature=0.5, seed=3)
+    assert set(plain.model_dump(mode="json")) == {"temperature", "top_p", "max_tokens", "seed", "stop"}
+    request = ModelRequest(messages=[Message.user("hi")], params=plain)
+    tuned = request.model_copy(update={"params": plain.model_copy(update={"min_p": 0.1})})
+    assert request.canonical_key("m") != tuned.canonical_key("m")
