@@ -88,7 +88,7 @@ async def generate_attribute(
         return result
     if pp.keep_original_text_attribute:
         result.values[attribute.id] = raw
-    result.values[pp.id] = postprocess(raw, pp, attribute_id=attribute.id)
+    result.values[pp.id] = postprocess(raw, pp)
     return result
 
 

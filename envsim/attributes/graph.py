@@ -23,7 +23,7 @@ from envsim.attributes.sources.pool import SourcePool
 from envsim.attributes.transforms import missing_template_field, transform_templates
 from envsim.config.models import StrategyParams
 from envsim.errors import ConfigError
-from envsim.simulation.runtime_placeholders import RUNTIME_PLACEHOLDERS
+from envsim.simulation.runtime_placeholders import PER_TURN, RESERVED_ATTRIBUTE_IDS, RUNTIME_PLACEHOLDERS
 from envsim.templating import Placeholder, find_placeholders
 
 
@@ -130,6 +130,9 @@ def build_graph(
         graph.add_node(producer.location)
         errors.extend(_config_problems(producer, file))
         for name in producer.outputs:
+            if name in RESERVED_ATTRIBUTE_IDS:
+                errors.append(_reserved_error(name, producer, file))
+                continue
             if name in defined_by:
                 both_declared = name in defined_by[name].declared and name in producer.declared
                 if both_declared and not report_declared_duplicates:
@@ -149,12 +152,14 @@ def build_graph(
     for producer in producers.values():
         for where, template in producer.templates:
             for placeholder in find_placeholders(template):
-                if producer.kind is ProducerKind.MULTITURN and placeholder.name in RUNTIME_PLACEHOLDERS:
-                    continue  # filled per conversation (oumi's target_turns, grounding_facts)
-                problem = _reference_problem(placeholder, producer, result)
+                if placeholder.name in RUNTIME_PLACEHOLDERS:  # filled by the conversation: no edge
+                    problem = _runtime_placeholder_problem(placeholder, producer, where)
+                else:
+                    problem = _reference_problem(placeholder, producer, result)
                 if problem:
                     message, hint = problem
                     errors.append(ConfigError(message, file=file, location=where, hint=hint))
+                if problem or placeholder.name in RUNTIME_PLACEHOLDERS:
                     continue
                 source = defined_by[placeholder.name]
                 graph.add_edge(source.location, producer.location)
@@ -199,6 +204,41 @@ def _config_problems(producer: Producer, file: str | None) -> Iterator[ConfigErr
                 location=f"{producer.location}.transformation_strategy",
                 hint=f"add `{missing}:`",
             )
+
+
+def _reserved_error(name: str, producer: Producer, file: str | None) -> ConfigError:
+    column = name not in producer.declared
+    return ConfigError(
+        f"attribute ID {name!r} is reserved for multiturn synthesis and cannot be used"
+        + (f" (a column of {producer.label})" if column else ""),
+        file=file,
+        location=producer.location,
+        hint=(
+            f"rename the column with attribute_map: {{{name}: another_name}}"
+            if column
+            else f"choose another id; {{{name}}} is filled by the conversation itself"
+        ),
+    )
+
+
+def _runtime_placeholder_problem(placeholder: Placeholder, user: Producer, where: str) -> tuple[str, str] | None:
+    """oumi fills these only in a conversation's texts, and `{current_turn}` only in its role
+    instructions (the texts rendered for each turn); anywhere else oumi fails on a missing value."""
+    name = placeholder.name
+    if user.kind is not ProducerKind.MULTITURN:
+        return (
+            f"{placeholder.text} is filled only in a multiturn attribute's texts, not in a {user.kind.value}",
+            "remove it here; role_instruction_messages, output_system_prompt and conversation_planner can use it",
+        )
+    if placeholder.accessors:
+        return f"{placeholder.text}: {name!r} is a number, it has no fields", f"write {{{name}}}"
+    if name == PER_TURN and ".role_instruction_messages." not in where:
+        return (
+            f"{placeholder.text} is filled per turn, in role_instruction_messages only; this text is "
+            "rendered once per conversation",
+            "use {target_turns} here, or move the per-turn wording into the USER or ASSISTANT instruction",
+        )
+    return None
 
 
 def _did_you_mean(name: str, candidates: Iterable[str], *, braces: bool = True) -> str:

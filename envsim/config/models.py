@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from envsim.config.spellings import normalize_environment, normalize_role, normalize_role_keys
 
@@ -389,7 +389,37 @@ class EndpointFeatures(StrictModel):
     tool_call_content: Literal["null", "empty"] | None = None  # content of a tool-call-only assistant message
 
 
-class ModelSpec(StrictModel):
+class OumiLocalModelParams(StrictModel):
+    """oumi's model keys besides `model_name`: read only by its in-process engines (loading weights and a
+    tokenizer); its remote engines, like envsim, which only talks to servers, do not use them.
+    Accepted so oumi configs load; `envsim validate` names the ones a config sets."""
+
+    adapter_model: str | None = None
+    tokenizer_name: str | None = None
+    tokenizer_pad_token: str | None = None
+    tokenizer_kwargs: dict[str, Any] | None = None
+    processor_kwargs: dict[str, Any] | None = None
+    model_max_length: int | None = None
+    load_pretrained_weights: bool | None = None
+    trust_remote_code: bool | None = None
+    torch_dtype_str: str | None = None
+    compile: bool | None = None
+    chat_template: str | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    attn_implementation: str | None = None
+    device_map: str | dict[str, Any] | None = None
+    model_kwargs: dict[str, Any] | None = None
+    enable_liger_kernel: bool | None = None
+    shard_for_eval: bool | None = None
+    freeze_layers: list[str] | None = None
+    model_revision: str | None = None
+    tool_call_parser: str | None = None
+
+
+OUMI_LOCAL_MODEL_KEYS = tuple(OumiLocalModelParams.model_fields)
+
+
+class ModelSpec(OumiLocalModelParams):
     """Which model: either a model string ("openai:gpt-4o-mini", "scripted:path.yaml") in `model_name`,
     or a bare model name plus `engine` (OPENAI | ANTHROPIC | VLLM | SGLANG | ... | SCRIPTED | FUNCTION)."""
 
@@ -410,12 +440,58 @@ class ModelSpec(StrictModel):
     features: EndpointFeatures | None = None
 
 
+# oumi's generation keys that only its in-process engines (NATIVE, local vLLM, llama.cpp) read; its remote
+# engines ignore them, and so does envsim, which only talks to servers (`envsim validate` lists them).
+LOCAL_ENGINE_GENERATION_KEYS = (
+    "batch_size",
+    "exclude_prompt_from_response",
+    "use_cache",
+    "num_beams",
+    "use_sampling",
+    "skip_special_tokens",
+)
+TOOL_CHOICE_MODES = ("auto", "none", "required")
+
+
 class GenerationConfig(StrictModel):
     max_new_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     seed: int | None = None
     stop_strings: list[str] | None = None
+    # oumi's remote-engine sampling keys, sent as oumi sends them (min_p and stop_token_ids are vLLM's).
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None  # token id -> bias
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    stop_token_ids: list[int] | None = None
+    # The assistant's tool choice where envsim would send "auto": auto | none | required | a tool name
+    # (oumi's OpenAI form {type: function, function: {name: ...}} is read as the name).
+    tool_choice: str | None = None
+    parallel_tool_calls: bool | None = None  # false: at most one tool call per assistant message
+    guided_decoding: dict[str, Any] | None = None  # accepted; see oumi_differences (not applied to turns)
+    batch_size: int | None = None
+    exclude_prompt_from_response: bool | None = None
+    use_cache: bool | None = None
+    num_beams: int | None = None
+    use_sampling: bool | None = None
+    skip_special_tokens: bool | None = None
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _tool_choice_name(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            name = (value.get("function") or {}).get("name") if value.get("type") == "function" else None
+            if not isinstance(name, str) or not name:
+                raise ValueError("a tool_choice mapping is {type: function, function: {name: TOOL}}")
+            return name
+        return value
+
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _token_ids_as_text(cls, value: Any) -> Any:
+        # YAML reads `{1234: -100}` with integer keys; the wire format has string keys.
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class RemoteParams(StrictModel):
@@ -493,6 +569,23 @@ class InferenceConfig(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     prices: dict[str, dict[str, float]] | None = None  # model -> {input, output, cache_read, cache_write} per 1M
     batch: BatchConfig | None = None
+    # oumi's inference-only keys: input_path and output_path are refused for synthesis, as oumi does;
+    # progress_path (oumi's progress counters) is accepted, envsim's run directory has status.json.
+    input_path: str | None = None
+    output_path: str | None = None
+    progress_path: str | None = None
+
+    @field_validator("input_path", "output_path")
+    @classmethod
+    def _not_for_synthesis(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        where = (
+            "the samples come from strategy_params"
+            if info.field_name == "input_path"
+            else "use the top-level output_path"
+        )
+        raise ValueError(f"inference_config.{info.field_name} is not supported for synthesis (as in oumi); {where}")
 
     @model_validator(mode="after")
     def _one_engine(self) -> InferenceConfig:

@@ -8,9 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from envsim.config.models import EnvironmentType, SynthConfig, TransformationType
+from envsim.config.models import (
+    LOCAL_ENGINE_GENERATION_KEYS,
+    OUMI_LOCAL_MODEL_KEYS,
+    EnvironmentType,
+    SynthConfig,
+    TransformationType,
+)
 from envsim.config.yaml_source import read_yaml
 from envsim.errors import ConfigError
+from envsim.simulation.runtime_placeholders import uses_current_turn
 
 ENVS = "environment_config.environments"
 
@@ -66,10 +73,19 @@ def _environment_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
                 f"{where}: each conversation works on an in-memory copy of the database (oumi: a rollback-only "
                 "session); every change is recorded as a JSON Patch of /tables/<table>/<primary key>"
             )
-        if any(tool.executor for tool in env.tools):
+        if any(tool.executor for tool in env.tools) and env.type is EnvironmentType.DATABASE:
             lines.append(
                 f"{where}: executor modules also load from an extra_deps.txt next to the config (oumi reads only "
                 "$OUMI_EXTRA_DEPS_FILE); an executor's exception is a tool error message to the assistant"
+            )
+        elif any(tool.executor for tool in env.tools):
+            lines.append(
+                f"{where}: executor modules also load from an extra_deps.txt next to the config (oumi reads only "
+                "$OUMI_EXTRA_DEPS_FILE); executors run as envsim's python tools do, on a worker thread with a "
+                f"{env.timeout_s:g} s timeout (timeout_s); an exception is a tool error to the assistant, as in oumi, "
+                "but an output or state change that breaks the tool's contract (output_schema, read_only, "
+                "state_schema) is an infrastructure error, which keeps the episode out of the dataset (oumi: a "
+                "tool error)"
             )
         if env.grounding is not None:
             lines.append(f"{where}.grounding: the facts go to the planner and to the user simulator (oumi: planner)")
@@ -95,10 +111,11 @@ def _conversation_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
             )
         elif "max_tool_rounds" not in written and _has_tools(config):
             lines.append(f"{where}: max_tool_rounds defaults to 5 in envsim (oumi's max_consecutive_tool_turns: 50)")
-        if "{target_turns}" in " ".join(
-            filter(None, [mt.conversation_planner, *mt.role_instruction_messages.values()])
-        ):
-            lines.append(f"{where}: {{target_turns}} counts user+assistant turns in envsim (oumi: messages)")
+        if any(uses_current_turn(text) for text in mt.role_instruction_messages.values()):
+            lines.append(
+                f"{where}: {{current_turn}} in role_instruction_messages is filled per turn as in oumi; the planner "
+                "sees the instructions as turn 1 (oumi's in-process planner fails on it: no value)"
+            )
         lines.append(
             f"{where}: {mt.id}_plan holds envsim's plan JSON (num_turns, turns, notes) as a string (oumi: turns); "
             "failed conversations are left out of output_path (oumi drops those with empty messages)"
@@ -208,9 +225,39 @@ def _inference_lines(config: SynthConfig, raw: dict[str, Any]) -> list[str]:
     for key, what in (("user_id", "accepted, not sent"), ("batch_completion_window", "accepted, not used")):
         if key in written:
             lines.append(f"{where}.{key}: {what}")
+    lines += _generation_and_model_lines(raw)
     if not config.output_path:
         lines.append(
             "output_path is unset: `envsim run` writes only the run directory; `envsim synth` names a file "
             "envsim_synth_results_<time>.jsonl (oumi: oumi_synth_results_<time>.jsonl)"
+        )
+    return lines
+
+
+def _generation_and_model_lines(raw: dict[str, Any]) -> list[str]:
+    lines = []
+    generation = _get(raw, "inference_config", "generation") or {}
+    local = [key for key in LOCAL_ENGINE_GENERATION_KEYS if key in generation]
+    if local:
+        lines.append(
+            f"inference_config.generation: {', '.join(local)} are read by oumi's in-process engines only; "
+            "envsim talks to servers and ignores them, as oumi's remote engines do"
+        )
+    if generation.get("guided_decoding") is not None:
+        lines.append(
+            "inference_config.generation.guided_decoding is not applied to every call (oumi: every turn); "
+            "envsim asks for structured output where it needs it (planner, simulated tools, output_schema)"
+        )
+    model = _get(raw, "inference_config", "model") or {}
+    local = [key for key in OUMI_LOCAL_MODEL_KEYS if key in model]
+    if local:
+        lines.append(
+            f"inference_config.model: {', '.join(local)} are read by oumi's in-process engines only (loading "
+            "weights and a tokenizer); envsim sends model_name to a server and ignores them"
+        )
+    if _get(raw, "inference_config", "progress_path") is not None:
+        lines.append(
+            "inference_config.progress_path: accepted, not written; the run directory's status.json "
+            "has the progress (`envsim status`)"
         )
     return lines

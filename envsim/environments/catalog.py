@@ -17,10 +17,10 @@ from typing import Any
 from envsim.config.models import EnvironmentConfig, EnvironmentType, ToolConfig
 from envsim.environments.arguments import parse_raw_arguments, unknown_tool_message
 from envsim.environments.base import Environment, StepContext, StepResult
+from envsim.environments.database import database_environment
 from envsim.environments.database_view import database_override
 from envsim.environments.deterministic import DeterministicEnvironment
-from envsim.environments.hybrid import hybrid_python_tools
-from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
+from envsim.environments.hybrid import hybrid_python_tools, runs_as_python
 from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
 from envsim.environments.shared_states import IdentityCache, shared_initial_state
 from envsim.environments.state_tree import SharedState
@@ -200,12 +200,12 @@ def _build_one(
     generation: GenerationParams | None,
 ) -> Environment:
     schema = config.state_params.state_schema if config.state_params is not None else None
-    if needs_oumi_builder(config):  # database environments and oumi executor tools
+    if config.type is EnvironmentType.DATABASE:
         specs = [tool_spec_from_config(t) for t in config.tools]
         plain = state.value if isinstance(state, SharedState) else state
-        built = build_oumi_environment(config, specs, plain, model, base_dir, cache_dir, generation)
+        built = database_environment(config, specs, base_dir, plain)
         if patch:
-            built._start_from(patch)  # type: ignore[attr-defined]
+            built._start_from(patch)
         return built
     if config.type is EnvironmentType.DETERMINISTIC:
         specs = [tool_spec_from_config(t) for t in config.tools]
@@ -222,13 +222,13 @@ def _build_one(
         if patch:
             environment._start_from(patch)
         return environment
-    if config.type is EnvironmentType.SYNTHETIC:
+    simulated = [t for t in config.tools if not runs_as_python(t)]
+    if config.type is EnvironmentType.SYNTHETIC and (simulated or not config.tools):
         if model is None:
             raise ConfigError(
                 f"environment {config.id!r} is synthetic (a model plays its tools) but no model was given",
                 hint="set inference_config.model (or inference_config.roles.environment)",
             )
-        simulated = [t for t in config.tools if not t.handler]
         synthetic = SyntheticEnvironment(
             config.id,
             [tool_spec_from_config(t) for t in simulated],
@@ -243,11 +243,13 @@ def _build_one(
             views={t.id: t.state_view for t in simulated if t.state_view is not None},
             allow_create={t.id: t.allow_create for t in simulated if t.allow_create},
             prompt_token_budget=config.prompt_token_budget,
-            python_tools=hybrid_python_tools(config, base_dir),  # tools with a handler run as Python
+            python_tools=hybrid_python_tools(config, base_dir),  # tools with a handler or executor run as Python
+            tool_order=[t.id for t in config.tools],
         )
         if patch:
             synthetic._start_from(patch)
         return synthetic
+    # A python environment, or a synthetic one whose every tool runs as Python (no model needed).
     return PythonEnvironment(
         config.id,
         _PYTHON_TOOLS.get(config, lambda: python_tools_from_config(config, base_dir), extra=str(base_dir)),

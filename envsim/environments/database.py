@@ -30,8 +30,9 @@ from typing import Any
 from envsim.canonical import stable_hash
 from envsim.config.models import EnvironmentConfig
 from envsim.environments.base import StepContext
+from envsim.environments.call_conventions import read_oumi_result
 from envsim.environments.database_view import database_view, load_view, refresh_tables
-from envsim.environments.executors import Executor, is_tool_result, resolve_executor
+from envsim.environments.executors import Executor, resolve_executor
 from envsim.environments.state import state_hash, to_json_value
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
 from envsim.errors import ConfigError
@@ -233,13 +234,12 @@ class DatabaseEnvironment(ToolEnvironment):
                 output = handler.executor(arguments=arguments, context=self.connection)
                 if inspect.isawaitable(output):
                     output = await output
-                if is_tool_result(output):
-                    if output.updated_state is not None:
-                        return Outcome(
-                            error=f"tool {handler.spec.name!r} returned updated_state; a database tool changes "
-                            "the database with SQL on its `context` connection"
-                        )
-                    output = output.output
+                output, updated_state = read_oumi_result(output)
+                if updated_state is not None:
+                    return Outcome(
+                        error=f"tool {handler.spec.name!r} returned updated_state; a database tool changes "
+                        "the database with SQL on its `context` connection"
+                    )
             return Outcome(output=to_json_value(output, "the tool's output"))
         except sqlite3.Error as exc:
             if self._guard.denied_write:

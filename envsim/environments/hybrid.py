@@ -1,10 +1,12 @@
-"""Hybrid environments: a synthetic environment whose tools with a `handler:` run as Python.
+"""Hybrid environments: a synthetic environment whose tools with a `handler:` (envsim's calling
+convention) or an `executor:` (oumi's) run as Python.
 
     - id: retail
       type: synthetic
       state_params: {initial_state_path: retail_state.json, state_schema: {...}}
       tools:
         - {id: get_order_details, handler: retail_tools.py:get_order_details, read_only: true}  # Python
+        - {id: refund, executor: executors.refund, read_only: false, parameters: {...}}          # Python, oumi's
         - {id: apply_discount, description: ..., parameters: {...}}                             # simulated
 
 Both kinds work on the one state of the environment and obey the same state rule; both record the same
@@ -15,23 +17,33 @@ behaves identically whether its environment is `python` or hybrid.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from envsim.config.models import EnvironmentConfig
+from envsim.config.models import EnvironmentConfig, ToolConfig
 from envsim.environments.base import StepContext
 from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
 from envsim.environments.state_store import StateStore
 from envsim.environments.tool_environment import Outcome
 
 
+def runs_as_python(tool: ToolConfig) -> bool:
+    return bool(tool.handler or tool.executor)
+
+
 def hybrid_python_tools(config: EnvironmentConfig, base_dir: Path | None) -> list[PythonTool]:
-    """The python-run tools of a synthetic environment: those with a `handler` (resolved like python ones)."""
-    handled = [tool for tool in config.tools if tool.handler]
+    """The python-run tools of a synthetic environment: those with a `handler` or an `executor` (resolved
+    like the tools of a python environment)."""
+    handled = [tool for tool in config.tools if runs_as_python(tool)]
     if not handled:
         return []
     subset = config.model_copy(update={"tools": handled, "module": None})
-    return python_tools_from_config(subset, base_dir)
+    # A tool without its own timeout_s gets the environment's, as in a python environment.
+    return [
+        tool if tool.timeout_s is not None else replace(tool, timeout_s=config.timeout_s)
+        for tool in python_tools_from_config(subset, base_dir)
+    ]
 
 
 async def run_python_tool(

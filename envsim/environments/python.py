@@ -1,11 +1,13 @@
 """Python environments: each tool is a Python callable (sync or async) over the environment state.
 
-Convention: the callable gets the arguments as keyword arguments and, if it declares a parameter named
-`state`, a tracked view of the state that behaves like a plain dict (envsim.environments.tracked_state):
-it may mutate it, and the view records exactly what it touched as the JSON Patch, which the state rule
-then checks incrementally. Read-only tools get a read-only view: a write is a rejected step. The tool may
-instead return `ToolResult(output, state)` with a whole new state (diffed, O(state)). An exception
-becomes an error result "ExceptionType: message" and changes nothing.
+Two calling conventions (envsim.environments.call_conventions). envsim's (`handler:`, `@tool`): the
+callable gets the arguments as keyword arguments and, if it declares a parameter named `state`, a
+tracked view of the state that behaves like a plain dict (envsim.environments.tracked_state): it may
+mutate it, and the view records exactly what it touched as the JSON Patch, which the state rule then
+checks incrementally. Read-only tools get a read-only view: a write is a rejected step. The tool may
+instead return `ToolResult(output, state)` with a whole new state (diffed, O(state)). oumi's
+(`executor:`): `fn(arguments=..., state=<a copy>)` returning `ToolResult(output, updated_state)`. An
+exception becomes an error result "ExceptionType: message" and changes nothing.
 
 Sync tools run on a worker thread, async ones on the loop; every call has a timeout (`timeout_s` of the
 tool, else of the environment, else 30 s) after which the step is an infrastructure error and the state
@@ -24,10 +26,12 @@ from pydantic import BaseModel
 
 from envsim.config.models import EnvironmentConfig, ToolConfig
 from envsim.environments.base import StepContext
+from envsim.environments.call_conventions import CallConvention, OumiExecutorCall, SignatureCall
+from envsim.environments.executors import resolve_executor
 from envsim.environments.handlers import load_callable, load_module
 from envsim.environments.overlay import to_plain
-from envsim.environments.python_tools import RegisteredTool, ToolResult, registered_tools
-from envsim.environments.signature import FunctionSignature, function_signature, tool_spec_from_function
+from envsim.environments.python_tools import RegisteredTool, registered_tools
+from envsim.environments.signature import function_signature, tool_spec_from_function
 from envsim.environments.state_store import Transition
 from envsim.environments.state_tree import SharedState
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
@@ -41,7 +45,7 @@ from envsim.messages import ToolSpec
 class PythonTool:
     spec: ToolSpec
     fn: Callable[..., Any]
-    signature: FunctionSignature
+    convention: CallConvention  # envsim's SignatureCall or oumi's OumiExecutorCall
     timeout_s: float | None = None  # None: the environment's
 
 
@@ -63,7 +67,7 @@ class PythonEnvironment(ToolEnvironment):
         self.timeout_s = timeout_s
         if state is None:
             for t in tools:
-                if t.signature.wants_state:
+                if t.convention.requires_state:
                     raise ConfigError(
                         f"tool {t.spec.name!r} of python environment {id!r} takes a `state` argument, "
                         "but the environment has no state",
@@ -72,14 +76,17 @@ class PythonEnvironment(ToolEnvironment):
 
     async def _run(self, tool: ToolSpec, arguments: dict[str, Any], context: StepContext) -> Outcome:
         handler = self.handlers[tool.name]
+        convention = handler.convention
         try:
-            kwargs = handler.signature.bind(arguments)
+            kwargs = convention.bind(arguments)
         except ValueError as exc:
             return Outcome(error=str(exc))
         store = self._store
-        view = store.view(read_only=tool.read_only) if store is not None and handler.signature.wants_state else None
+        view = store.view(read_only=tool.read_only) if store is not None and convention.state_access == "view" else None
         if view is not None:
-            kwargs[handler.signature.state_parameter] = view
+            kwargs[convention.state_parameter] = view
+        elif store is not None and convention.state_access == "copy":
+            kwargs[convention.state_parameter] = store.materialize()  # a fresh copy (oumi's contract)
         timeout_s = handler.timeout_s if handler.timeout_s is not None else self.timeout_s
         try:
             result = await run_tool(handler.fn, kwargs, timeout_s=timeout_s)
@@ -95,7 +102,7 @@ class PythonEnvironment(ToolEnvironment):
             if view is not None:
                 close_view(view)
 
-        output, returned_state = (result.output, result.state) if isinstance(result, ToolResult) else (result, None)
+        output, returned_state = convention.read(result)
         if isinstance(output, BaseModel):
             output = output.model_dump(mode="json")
         try:
@@ -146,7 +153,9 @@ def python_tools_from_config(config: EnvironmentConfig, base_dir: Path | None) -
 
 
 def _from_registration(registered: RegisteredTool) -> PythonTool:
-    return PythonTool(spec=registered.spec, fn=registered.fn, signature=function_signature(registered.fn))
+    return PythonTool(
+        spec=registered.spec, fn=registered.fn, convention=SignatureCall(function_signature(registered.fn))
+    )
 
 
 def _resolve(
@@ -156,6 +165,16 @@ def _resolve(
     registry: dict[str, RegisteredTool],
     base_dir: Path | None,
 ) -> PythonTool:
+    if tool.executor:  # oumi's convention: the config states the contract, the function takes `arguments`
+        spec = ToolSpec(
+            name=tool.id,
+            description=tool.description,
+            parameters=tool.parameters,
+            output_schema=tool.output_schema,
+            read_only=tool.read_only,
+        )
+        fn = resolve_executor(tool.executor, tool.id, base_dir)
+        return PythonTool(spec=spec, fn=fn, convention=OumiExecutorCall(), timeout_s=tool.timeout_s)
     if tool.handler:
         fn = load_callable(tool.handler, base_dir)
         derived = tool_spec_from_function(fn, name=tool.id)
@@ -180,4 +199,4 @@ def _resolve(
         output_schema=tool.output_schema if "output_schema" in explicit else derived.output_schema,
         read_only=tool.read_only if "read_only" in explicit else derived.read_only,
     )
-    return PythonTool(spec=spec, fn=fn, signature=function_signature(fn), timeout_s=tool.timeout_s)
+    return PythonTool(spec=spec, fn=fn, convention=SignatureCall(function_signature(fn)), timeout_s=tool.timeout_s)

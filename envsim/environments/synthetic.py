@@ -12,7 +12,8 @@ Large states: the model sees a view (see `state_view`): the tool's configured `s
 whole state would push the prompt past `prompt_token_budget`, one envsim chooses. A patch may only
 change what the view showed (`state_view_guard`). Prompt layout: the system message is the same for
 every call of the environment (persona, every tool contract, the state schema), so providers can cache
-it; the user message carries what varies. Tools with a `handler` run as Python (see `hybrid`).
+it; the user message carries what varies. Tools with a `handler` or an oumi `executor` run as Python
+(see `hybrid`).
 """
 
 from __future__ import annotations
@@ -69,10 +70,15 @@ class SyntheticEnvironment(ToolEnvironment):
         allow_create: Mapping[str, Sequence[str]] | None = None,
         prompt_token_budget: int = 6000,
         python_tools: Sequence[PythonTool] = (),
+        tool_order: Sequence[str] = (),
     ) -> None:
         """`views` / `allow_create`: per simulated tool (see ToolConfig); `python_tools`: the hybrid part,
-        tools run as Python over the same state (their specs are added to `tools`)."""
-        super().__init__(id, [*tools, *(t.spec for t in python_tools)], state, state_schema)
+        tools run as Python over the same state (their specs are added to `tools`); `tool_order`: the
+        tool names in the order the assistant sees them (the config's), default simulated ones first."""
+        specs = [*tools, *(t.spec for t in python_tools)]
+        rank = {name: i for i, name in enumerate(tool_order)}
+        specs.sort(key=lambda spec: rank.get(spec.name, len(rank)))
+        super().__init__(id, specs, state, state_schema)
         self.model = model
         self.system_prompt = system_prompt
         self.include_history = include_history
@@ -84,7 +90,7 @@ class SyntheticEnvironment(ToolEnvironment):
         self.prompt_token_budget = prompt_token_budget
         self.python_tools = {t.spec.name: t for t in python_tools}
         for python_tool in python_tools:
-            if state is None and python_tool.signature.wants_state:
+            if state is None and python_tool.convention.requires_state:
                 raise ConfigError(
                     f"tool {python_tool.spec.name!r} of environment {id!r} takes a `state` argument, "
                     "but the environment has no state",

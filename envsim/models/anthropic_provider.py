@@ -85,6 +85,7 @@ class AnthropicChatModel(ChatModel):
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned_sampling = False
+        self._warned_unsent = False
 
     def __repr__(self) -> str:  # never show the key
         return f"AnthropicChatModel({self.name!r})"
@@ -187,6 +188,14 @@ class AnthropicChatModel(ChatModel):
             params["extra_body"] = sampling
         if p.stop:
             params["stop_sequences"] = p.stop
+        unsent = [
+            k
+            for k in ("frequency_penalty", "presence_penalty", "logit_bias", "min_p", "stop_token_ids")
+            if getattr(p, k)
+        ]
+        if unsent and not self._warned_unsent:
+            self._warned_unsent = True  # oumi's Anthropic engine ignores them too
+            log.warning("%s: the Messages API has no %s; not sent", self.name, ", ".join(unsent))
         return params, forced
 
     def _sampling_params(self, request: ModelRequest) -> dict[str, float]:

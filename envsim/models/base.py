@@ -9,10 +9,22 @@ from __future__ import annotations
 import abc
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from envsim.canonical import canonical_json, stable_hash
 from envsim.messages import Message, ToolSpec
+
+# Generation settings added after the first five: left out of a request's JSON when unset, so the
+# canonical key (the response cache, the mock's replies) of every request without them stays the same.
+_OMITTED_WHEN_UNSET = (
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "min_p",
+    "stop_token_ids",
+    "tool_choice",
+    "parallel_tool_calls",
+)
 
 
 class GenerationParams(BaseModel):
@@ -23,6 +35,20 @@ class GenerationParams(BaseModel):
     max_tokens: int | None = None
     seed: int | None = None
     stop: list[str] | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    min_p: float | None = None  # vLLM's
+    stop_token_ids: list[int] | None = None  # vLLM's
+    # The tool choice of a request that offers tools and leaves the choice open ("auto"), and whether
+    # its reply may hold several calls; the callers apply them (see RoleCaller.generate).
+    tool_choice: str | None = None
+    parallel_tool_calls: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in _OMITTED_WHEN_UNSET and v is None)}
 
 
 class RequestContext(BaseModel):

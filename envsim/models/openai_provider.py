@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from envsim.errors import ConfigError, ModelError, RequestRefusedError
 from envsim.messages import FunctionCall, Message, ToolCall
-from envsim.models.base import ChatModel, ModelRequest, ModelResponse, Usage
+from envsim.models.base import ChatModel, GenerationParams, ModelRequest, ModelResponse, Usage
 from envsim.models.client_shards import DEFAULT_MAX_SHARDS, ClientShards
 from envsim.models.endpoint_capabilities import EndpointCapabilities, EndpointSettings, feature_of
 from envsim.models.endpoint_profiles import PROFILES, detect_server, profile_named
@@ -269,7 +269,26 @@ class OpenAIChatModel(ChatModel):
             params["seed"] = p.seed
         if p.stop:
             params["stop"] = p.stop
+        self._oumi_sampling(params, p)
         return params
+
+    def _oumi_sampling(self, params: dict[str, Any], p: GenerationParams) -> None:
+        """oumi's further sampling keys, as its remote engines send them: the penalties and logit_bias
+        where the model takes sampling parameters, vLLM's min_p and stop_token_ids whenever set."""
+        penalties = {
+            "frequency_penalty": p.frequency_penalty,
+            "presence_penalty": p.presence_penalty,
+            "logit_bias": p.logit_bias or None,
+        }
+        given = {k: v for k, v in penalties.items() if v is not None}
+        if given and not self.profile.supports_sampling_params:
+            self._warn_once("penalties", f"{self.name} does not accept {', '.join(given)}; they are not sent")
+        elif given:
+            params.update(given)
+        if p.min_p:
+            params["min_p"] = p.min_p
+        if p.stop_token_ids:
+            params["stop_token_ids"] = p.stop_token_ids
 
     def _wire_message(self, message: Message) -> dict[str, Any]:
         """A message as OpenAI's schema has it, in the form most servers' chat templates accept: a

@@ -98,6 +98,27 @@ _OPENAI_COMPATIBLE_ENGINES: dict[str, int | None] = {
     "REMOTE": None,
     "REMOTE_VLLM": None,
 }
+# oumi's hosted OpenAI-compatible engines: (base URL, environment variable of the key), oumi's defaults.
+HOSTED_ENGINES: dict[str, tuple[str, str]] = {
+    "DEEPSEEK": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    "FIREWORKS": ("https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
+    "PARASAIL": ("https://api.parasail.io/v1", "PARASAIL_API_KEY"),
+    "TOGETHER": ("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    "OPENROUTER": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "SAMBANOVA": ("https://api.sambanova.ai/v1", "SAMBANOVA_API_KEY"),
+    "CEREBRAS": ("https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+    "GEMINI": ("https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
+    "HUGGING_FACE_ROUTER": ("https://router.huggingface.co/v1", "HF_TOKEN"),
+}
+# oumi engines envsim cannot stand in for, and what to use instead.
+_UNSUPPORTED_ENGINES: dict[str, str] = {
+    "NATIVE": "NATIVE runs the model inside oumi's process; serve it (e.g. `vllm serve MODEL`) and set "
+    "engine: VLLM with base_url: http://127.0.0.1:8000/v1",
+    "GOOGLE_VERTEX": "GOOGLE_VERTEX needs Google Cloud credentials envsim does not handle; use engine: GEMINI "
+    "(GEMINI_API_KEY) or an OpenAI-compatible proxy with engine: REMOTE and its base_url",
+    "BEDROCK": "BEDROCK needs AWS request signing envsim does not do; use an OpenAI-compatible proxy "
+    "(e.g. a LiteLLM gateway) with engine: REMOTE and its base_url",
+}
 _ENGINES: dict[str, str] = {
     "OPENAI": "openai",
     "ANTHROPIC": "anthropic",
@@ -106,6 +127,7 @@ _ENGINES: dict[str, str] = {
     "FUNCTION": "function",
     "MOCK": "mock",
     **dict.fromkeys(_OPENAI_COMPATIBLE_ENGINES, "openai"),
+    **dict.fromkeys(HOSTED_ENGINES, "openai"),
 }
 
 
@@ -147,6 +169,12 @@ def model_ref_from_spec(
         if spec.base_url and ref.base_url is None:
             ref = ModelRef(ref.provider, ref.model, spec.base_url)
         return ref
+    if chosen in _UNSUPPORTED_ENGINES:
+        raise ConfigError(
+            f"engine {chosen} is not supported",
+            location=f"{location}.engine",
+            hint=_UNSUPPORTED_ENGINES[chosen],
+        )
     if chosen not in _ENGINES:
         raise ConfigError(
             f"unknown engine {chosen!r}",
@@ -157,7 +185,7 @@ def model_ref_from_spec(
     prefix = f"{provider}:"
     if name.lower().startswith(prefix):  # "openai:gpt-4o" with engine OPENAI: same thing said twice
         name = name[len(prefix) :]
-    base_url = spec.base_url
+    base_url = spec.base_url or (HOSTED_ENGINES[chosen][0] if chosen in HOSTED_ENGINES else None)
     if chosen in _OPENAI_COMPATIBLE_ENGINES and not base_url:
         port = _OPENAI_COMPATIBLE_ENGINES[chosen]
         example = f"http://127.0.0.1:{port}/v1" if port else "http://<host>:<port>/v1"
@@ -262,10 +290,11 @@ def create_model_from_spec(
             location=f"{location}.transport",
             hint="remove transport from this model section",
         )
+    hosted = HOSTED_ENGINES.get((spec.engine or engine or "").strip().upper())
     return create_model(
         ref,
         base_dir=base_dir,
-        api_key_env=spec.api_key_env,
+        api_key_env=spec.api_key_env or (hosted[1] if hosted else None),
         api_key=spec.api_key or None,
         timeout=timeout,
         transport=spec.transport,

@@ -49,6 +49,13 @@ def generation_params(generation: GenerationConfig) -> GenerationParams:
         max_tokens=generation.max_new_tokens,
         seed=generation.seed,
         stop=generation.stop_strings,
+        frequency_penalty=generation.frequency_penalty,
+        presence_penalty=generation.presence_penalty,
+        logit_bias=generation.logit_bias,
+        min_p=generation.min_p,
+        stop_token_ids=generation.stop_token_ids,
+        tool_choice=generation.tool_choice,
+        parallel_tool_calls=generation.parallel_tool_calls,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from envsim.scenarios.catalog import LoadedCatalog, Scenario, default_state_env,
 from envsim.scenarios.evaluation import Evaluation, evaluate_traces
 from envsim.scenarios.expectations import evaluate_expectations
 from envsim.simulation.episode import EpisodeSpec, episode_id_for
+from envsim.simulation.runtime_placeholders import PER_CONVERSATION, TurnText
 from envsim.templating import TemplateError
 
 EVALUATION_FILE = "evaluation.json"
@@ -268,7 +270,9 @@ def template_errors(
         attributes = SampleAttributes.from_values(scenario.attributes, sampled_attributes=sampled_attributes)
         for where, template in templates.items():
             try:
-                attributes.render(template, where=f"multiturn {where}")
+                # Placeholders the conversation fills ({target_turns}, {current_turn}, ...) need no attribute.
+                render = partial(attributes.render, where=f"multiturn {where}")
+                TurnText.render(template, dict.fromkeys(PER_CONVERSATION, "1"), render)
             except TemplateError as exc:
                 errors.append(
                     ConfigError(

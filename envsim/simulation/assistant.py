@@ -7,7 +7,8 @@ the rendered ASSISTANT role instruction. The ASSISTANT instruction is simulation
 role-play this sample: persona details, hidden goals, sampled attributes) and must not leak into a
 training set, so the *recorded* conversation (`Trace.messages`) starts with a system message holding
 only the rendered `output_system_prompt` (no system message at all when it is empty). Everything after
-it (user, assistant and tool messages) is recorded exactly as exchanged.
+it (user, assistant and tool messages) is recorded exactly as exchanged. oumi's `{current_turn}` in the
+ASSISTANT instruction is filled for each reply (2, 4, 6, ...; the same through the reply's tool rounds).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from envsim.models.base import ModelRequest
 from envsim.recording.trace import StepRecord
 from envsim.simulation.model_calls import RoleCaller, RoleModelError
 from envsim.simulation.reasoning import ReasoningStyle, reasoning_instruction, split_reasoning
+from envsim.simulation.runtime_placeholders import TurnText, assistant_turn_number
 from envsim.simulation.tool_execution import ToolRouter, execute_tool_calls
 
 FINAL_ANSWER_NUDGE = (
@@ -29,9 +31,9 @@ FINAL_ANSWER_NUDGE = (
 )
 
 
-def simulation_system_prompt(output_system_prompt: str | None, assistant_instruction: str) -> str:
-    parts = [p.strip() for p in (output_system_prompt, assistant_instruction) if p and p.strip()]
-    return "\n\n".join(parts)
+def simulation_system_prompt(output_system_prompt: str | None, assistant_instruction: TurnText | str) -> TurnText:
+    parts = [TurnText.plain(output_system_prompt or "").strip(), TurnText.of(assistant_instruction).strip()]
+    return TurnText.join("\n\n", parts)
 
 
 @dataclass
@@ -58,7 +60,7 @@ class AssistantAgent:
         caller: RoleCaller,
         envs: ToolRouter,
         *,
-        system_prompt: str,
+        system_prompt: TurnText | str,
         tools: Sequence[ToolSpec],
         max_tool_rounds: int,
         reasoning: ReasoningStyle | None = None,
@@ -66,14 +68,16 @@ class AssistantAgent:
         self.caller = caller
         self.envs = envs
         self.reasoning = reasoning
+        prompt = TurnText.of(system_prompt)
         if reasoning is not None:  # chain of thought: asked for in the simulation-only prompt
-            system_prompt = "\n\n".join(p for p in (system_prompt, reasoning_instruction(reasoning)) if p)
-        self.system_prompt = system_prompt
+            prompt = TurnText.join("\n\n", [prompt, TurnText.plain(reasoning_instruction(reasoning))])
+        self.system_prompt = prompt
         self.tools = list(tools)
         self.max_tool_rounds = max_tool_rounds
 
-    def _request(self, transcript: Transcript, *, final: bool) -> ModelRequest:
-        messages = [Message.system(self.system_prompt)] if self.system_prompt else []
+    def _request(self, transcript: Transcript, *, final: bool, turn: int) -> ModelRequest:
+        system = self.system_prompt.at(assistant_turn_number(turn))
+        messages = [Message.system(system)] if system else []
         messages.extend(transcript.dialogue())
         if final:
             # Only the model sees the nudge; the transcript stays a clean conversation.
@@ -93,7 +97,7 @@ class AssistantAgent:
         rounds = 0
         while True:
             final = rounds >= self.max_tool_rounds
-            response = await self.caller.generate("assistant", self._request(transcript, final=final))
+            response = await self.caller.generate("assistant", self._request(transcript, final=final, turn=turn))
             message = response.message
             thought, content = split_reasoning(message.content, message.reasoning)
             calls = message.tool_calls or []

@@ -27,7 +27,7 @@ from envsim.simulation.assistant import AssistantAgent, Transcript, simulation_s
 from envsim.simulation.grounding import PLANNER_GROUNDING, USER_GROUNDING
 from envsim.simulation.model_calls import RoleCaller, RoleModelError, describe_error
 from envsim.simulation.planner import Planner, draw_num_turns
-from envsim.simulation.runtime_placeholders import fill_runtime_placeholders
+from envsim.simulation.runtime_placeholders import TurnText, target_turns
 from envsim.simulation.tool_execution import RUN_STOPPING_ERRORS, EnvironmentStepError, ToolRouter
 from envsim.simulation.user import UserSimulator
 
@@ -219,17 +219,17 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     attributes = await _sample_into(state, deps, spec, caller)
     num_turns = draw_num_turns(spec.seed, conversation.min_turns, conversation.max_turns)
     facts = deps.grounding(spec.sample_index, spec.seed) if deps.grounding is not None else ""
-    runtime = {"target_turns": str(num_turns), "grounding_facts": facts}
+    runtime = {"target_turns": str(target_turns(num_turns)), "grounding_facts": facts}
 
-    def fill(template: str) -> str:
-        return attributes.render(fill_runtime_placeholders(template, runtime))
+    def fill(template: str) -> TurnText:  # {current_turn} is filled per turn by the roles
+        return TurnText.render(template, runtime, attributes.render)
 
     user_instruction = fill(role_instruction(conversation, "USER"))
     assistant_instruction = fill(role_instruction(conversation, "ASSISTANT"))
-    output_prompt = fill(conversation.output_system_prompt) if conversation.output_system_prompt else ""
-    planner_extra = fill(conversation.conversation_planner) if conversation.conversation_planner else None
+    output_prompt = fill(conversation.output_system_prompt).once if conversation.output_system_prompt else ""
+    planner_extra = fill(conversation.conversation_planner).once if conversation.conversation_planner else None
     if facts:
-        user_instruction = f"{user_instruction}\n\n{USER_GROUNDING.format(facts=facts)}"
+        user_instruction += f"\n\n{USER_GROUNDING.format(facts=facts)}"
         planner_extra = "\n\n".join(p for p in (planner_extra, PLANNER_GROUNDING.format(facts=facts)) if p)
     topic = getattr(attributes, "topic_hint", None)  # a topic path drawn for this sample (input_topics)
     if topic:
@@ -246,8 +246,8 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
     if deps.use_planner:
         outcome = await Planner(caller, max_validation_attempts=deps.max_validation_attempts).plan(
             num_turns=num_turns,
-            user_instructions=user_instruction,
-            assistant_instructions=assistant_instruction,
+            user_instructions=user_instruction.once,
+            assistant_instructions=assistant_instruction.once,
             planner_instructions=planner_extra,
             tools=state.tools,
         )

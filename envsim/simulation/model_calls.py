@@ -65,10 +65,16 @@ class RoleCaller:
             self.usage[role] = self.usage.get(role, Usage()) + usage
 
     async def generate(self, role: str, request: ModelRequest) -> ModelResponse:
-        """`request.context` and empty `params` are filled in for the role."""
+        """`request.context` and empty `params` are filled in for the role; so are the configured tool
+        choice (where the request leaves it open: "auto") and parallel_tool_calls of a request with tools."""
         update: dict[str, object] = {"context": self.context(role)}
-        if request.params == GenerationParams():
-            update["params"] = self.params_for(role)
+        params = request.params
+        if params == GenerationParams():
+            params = update["params"] = self.params_for(role)
+        if request.tools and params.tool_choice is not None and request.tool_choice in (None, "auto"):
+            update["tool_choice"] = params.tool_choice
+        if request.tools and params.parallel_tool_calls is not None and request.parallel_tool_calls is None:
+            update["parallel_tool_calls"] = params.parallel_tool_calls
         request = request.model_copy(update=update)
         model = self.model(role)
         try:

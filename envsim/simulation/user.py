@@ -1,6 +1,7 @@
 """The user simulator: a model role-playing the person who talks to the assistant.
 
-It sees its rendered USER instruction, the plan step for this turn, how to end the conversation
+It sees its rendered USER instruction (oumi's `{current_turn}` filled for each of its messages: 1, 3,
+5, ...), the plan step for this turn, how to end the conversation
 (the stop marker), and the dialogue *from its own side*: the assistant's words arrive as `user`
 messages and its own earlier messages as `assistant` messages. It never sees tool calls or tool
 results, only what the assistant said in text.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from envsim.messages import Message
 from envsim.models.base import ModelRequest
 from envsim.simulation.model_calls import RoleCaller, RoleModelError
+from envsim.simulation.runtime_placeholders import TurnText, user_turn_number
 
 # Opens the dialogue for the user model: most providers need the first message to be from `user`.
 OPENING_CUE = "(The conversation starts now. Write your first message to the assistant.)"
@@ -33,7 +35,10 @@ def user_system_prompt(
     parts = [instruction.strip()]
     if plan_step:
         of_n = f" of {num_turns}" if num_turns else ""
-        parts.append(f"This is turn {turn}{of_n} of the conversation. What you do in this turn: {plan_step.strip()}")
+        # "your message": unambiguous next to oumi's {current_turn}, which counts both sides' messages.
+        parts.append(
+            f"This is your message {turn}{of_n} in the conversation. What you do in this turn: {plan_step.strip()}"
+        )
     parts.append(
         "You are the user in this conversation, not the assistant: write only your next message to the "
         "assistant, in your own voice, with no labels or commentary. "
@@ -65,9 +70,9 @@ def split_stop_marker(text: str, marker: str) -> UserReply:
 
 
 class UserSimulator:
-    def __init__(self, caller: RoleCaller, *, instruction: str, stop_marker: str) -> None:
+    def __init__(self, caller: RoleCaller, *, instruction: TurnText | str, stop_marker: str) -> None:
         self.caller = caller
-        self.instruction = instruction
+        self.instruction = TurnText.of(instruction)
         self.stop_marker = stop_marker
 
     async def next_message(
@@ -75,7 +80,11 @@ class UserSimulator:
     ) -> UserReply:
         """The user's message for `turn`. Raises RoleModelError when the model fails or says nothing."""
         system = user_system_prompt(
-            self.instruction, plan_step=plan_step, turn=turn, num_turns=num_turns, stop_marker=self.stop_marker
+            self.instruction.at(user_turn_number(turn)),
+            plan_step=plan_step,
+            turn=turn,
+            num_turns=num_turns,
+            stop_marker=self.stop_marker,
         )
         request = ModelRequest(messages=[Message.system(system), *flipped_dialogue(dialogue)])
         response = await self.caller.generate("user", request)

@@ -149,11 +149,12 @@ async def test_same_seed_same_values_in_any_order(make_config: MakeConfig) -> No
     assert forward == [s.values for s in reversed(concurrent)]
 
 
+NUMBER = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
 async def test_a_failing_generated_attribute_fails_the_sample(make_config: MakeConfig) -> None:
-    config = make_config(
-        {"generated_attributes": [gen("g", "x", postprocessing_params={"id": "n", "regex": r"\d+"}), gen("h", "y")]}
-    )
-    pipeline = AttributePipeline.from_config(config, model=FunctionModel(lambda r: "no digits"))
+    config = make_config({"generated_attributes": [gen("g", "x", output_schema=NUMBER), gen("h", "y")]})
+    pipeline = AttributePipeline.from_config(config, model=FunctionModel(lambda r: "no JSON here"))
     with pytest.raises(OutputValidationError, match="'g'"):
         await pipeline.sample(0, 0, "ep")
 

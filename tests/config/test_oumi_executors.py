@@ -136,3 +136,68 @@ def test_an_unknown_executor_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="executor module 'nowhere' cannot be imported") as info:
         EnvironmentSet.build([config], base_dir=tmp_path)
     assert "extra_deps.txt" in (info.value.hint or "")
+
+
+SLOW_AND_BROKEN = """
+import time
+
+
+def slow(arguments, state):
+    time.sleep(3)
+    return {"late": True}
+
+
+def broken(arguments, state):
+    return {"count": "not a number"}
+
+
+def bump(arguments, state):
+    return ToolResult(output={"n": state["n"] + 1}, updated_state={"n": state["n"] + 1})
+"""
+
+
+def mixed_stateful(tmp_path: Path) -> EnvironmentConfig:
+    (tmp_path / "clinic_f.py").write_text(
+        "from oumi.core.types.tool_call import ToolResult\n" + textwrap.dedent(SLOW_AND_BROKEN), encoding="utf-8"
+    )
+    (tmp_path / "handlers_f.py").write_text("def peek(state):\n    return {'n': state['n']}\n", encoding="utf-8")
+    return EnvironmentConfig.model_validate(
+        {
+            "id": "counter",
+            "type": "synthetic",
+            "system_prompt": "A counter.",
+            "timeout_s": 0.5,
+            "state_params": {"initial_state": {"n": 0}},
+            "tools": [
+                {"id": "bump", "executor": "clinic_f.bump", "read_only": False},
+                {"id": "peek", "handler": "handlers_f.py:peek", "read_only": True},
+                {"id": "slow", "executor": "clinic_f.slow"},
+                {
+                    "id": "broken",
+                    "executor": "clinic_f.broken",
+                    "output_schema": {"type": "object", "properties": {"count": {"type": "integer"}}},
+                },
+                {"id": "forecast", "description": "A simulated tool."},
+            ],
+        }
+    )
+
+
+async def test_executors_handlers_and_simulated_tools_share_one_state_and_one_runner(tmp_path: Path) -> None:
+    # oumi refuses simulated tools in a stateful environment with executors; envsim's hybrid takes them.
+    model = FunctionModel(lambda request: '{"output": {"sky": "blue"}}')
+    envs = EnvironmentSet.build([mixed_stateful(tmp_path)], base_dir=tmp_path, model=model, cache_dir=tmp_path / "c")
+    assert [spec.name for spec in envs.tool_specs()] == ["bump", "peek", "slow", "broken", "forecast"]  # config order
+    bumped = await step(envs, "bump", {})
+    assert bumped.output == {"n": 1} and bumped.patch == [{"op": "replace", "path": "/n", "value": 1}]
+    assert (await step(envs, "peek", {})).output == {"n": 1}  # the handler sees the executor's change
+    assert (await step(envs, "forecast", {})).output == {"sky": "blue"}
+
+
+async def test_executors_run_under_the_python_runners_timeout_and_contract(tmp_path: Path) -> None:
+    envs = EnvironmentSet.build([mixed_stateful(tmp_path)], base_dir=tmp_path, model=FunctionModel(lambda r: "{}"))
+    slow = await step(envs, "slow", {})
+    assert slow.error is not None and "timed out" in slow.error and slow.error_kind == "infrastructure"
+    broken = await step(envs, "broken", {})
+    assert broken.error is not None and "output_schema" in broken.error and broken.error_kind == "infrastructure"
+    assert envs.states()["counter"] == {"n": 0}

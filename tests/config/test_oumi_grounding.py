@@ -148,8 +148,8 @@ async def test_the_planner_and_the_user_see_the_facts(write: WriteFile, tmp_path
     summary = await run_config(path, out_dir=tmp_path / "run")
     assert summary.done == 1, summary.recent_errors
     prompts = (tmp_path / "prompts.txt").read_text(encoding="utf-8").splitlines()
-    planner = [p for p in prompts if "Plan 1 turn(s)." in p]  # {target_turns} filled in
-    user = [p for p in prompts if "You borrow books." in p and "Plan 1 turn(s)." not in p]
+    planner = [p for p in prompts if "Plan 2 turn(s)." in p]  # {target_turns}: oumi counts messages
+    user = [p for p in prompts if "You borrow books." in p and "Plan 2 turn(s)." not in p]
     assert planner and all("book_id" in p and "B42" in p for p in planner)  # (JSON-escaped there)
     assert user and all('- book_id="B42"' in p for p in user)
     assistant = [p for p in prompts if "You are a librarian." in p and "Plan" not in p]

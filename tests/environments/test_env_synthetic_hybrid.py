@@ -94,7 +94,7 @@ async def test_python_and_simulated_tools_share_one_state(shop: tuple[Environmen
     config, base = shop
     model = ScriptedModel([reply({"total": 90.0}, DISCOUNT)])
     envs = EnvironmentSet.build([config], model=model, base_dir=base)
-    assert [spec.name for spec in envs.tool_specs()] == ["apply_discount", "get_order", "cancel_order"]
+    assert [spec.name for spec in envs.tool_specs()] == ["get_order", "cancel_order", "apply_discount"]  # config order
     discounted = await envs.step(ToolCall.make("apply_discount", {"order_id": "#W1", "percent": 10}, id="a"))
     assert discounted.ok and discounted.patch == DISCOUNT and discounted.state_view == ["/orders/#W1"]
     seen = await envs.step(ToolCall.make("get_order", {"order_id": "#W1"}, id="b"))  # python sees the model's change

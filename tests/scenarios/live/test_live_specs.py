@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from envsim.errors import ConfigError, ConfigErrors
 from envsim.scenarios.live import ScenarioRun
@@ -105,6 +106,18 @@ def test_a_missing_attribute_is_reported_per_scenario_before_running(tmp_path: P
     text = caught.value.render()
     assert "scenario 'no-order'" in text and "order" in text and "scenarios[1].attributes" in text
     assert "'ok'" not in text
+
+
+def test_the_conversations_own_placeholders_need_no_scenario_attribute(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path, [cancel_scenario("ok", "cancel")])
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["multiturn"]["role_instruction_messages"]["USER"] = "Turn {current_turn} of {target_turns}: {order}."
+    document["multiturn"]["role_instruction_messages"]["ASSISTANT"] = "Help with {missing} at turn {current_turn}."
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        ScenarioRun.from_catalog_file(path).specs(1)
+    (error,) = caught.value.errors  # only the attribute the scenario lacks
+    assert "no attribute named 'missing'" in error.message
 
 
 def test_catalog_without_models_or_instructions(tmp_path: Path) -> None:
