@@ -48,9 +48,11 @@ def test_proposed_patches_apply_exactly_like_rfc_6902(state: dict[str, Any], dat
     store = StateStore(SharedState.of(state), None)
     patch = [data.draw(raw_operation(state)) for _ in range(data.draw(st.integers(1, 3)))]
     # Where the jsonpatch library departs from RFC 6902 (moving a value into its own child, which the RFC
-    # forbids; moving or copying the whole document, which the RFC allows), it is no reference.
+    # forbids; moving or copying the whole document, which the RFC allows; refusing replace/remove/test of
+    # an object's key "-", which is only special in arrays), it is no reference.
     assume(not any(op["op"] == "move" and (op["path"] + "/").startswith(op["from"] + "/") for op in patch))
     assume(not any(op.get("from") == "" for op in patch))
+    assume(not any(op["op"] in ("replace", "remove", "test") and op["path"].endswith("/-") for op in patch))
     try:
         # jsonpatch inserts the patch's own values (a later op would then change the patch): give it a copy
         expected: Any = jsonpatch.apply_patch(copy.deepcopy(state), copy.deepcopy(patch))
