@@ -121,3 +121,17 @@ def test_the_reference_implementation_in_the_docs_gives_the_same_hash(state: dic
     namespace: dict[str, Any] = {}
     exec(code, namespace)  # our own documentation, tested so it stays true
     assert namespace["state_hash"](state) == merkle_hash(state)
+
+
+def test_a_dash_is_an_ordinary_key_of_an_object() -> None:
+    # RFC 6901: "-" names the end of an array only; in an object it is a key like any other.
+    store = StateStore(SharedState.of({"c": {}, "x~1": {}, "items": [1]}), None)
+    patch = [
+        {"op": "move", "path": "/x~01/-", "from": "/c"},
+        {"op": "replace", "path": "/x~01/-", "value": None},
+        {"op": "add", "path": "/items/-", "value": 2},
+    ]
+    transition = store.propose_patch(patch, read_only=False)
+    assert transition.ok, transition.rejected
+    store.commit(transition)
+    assert store.materialize() == {"x~1": {"-": None}, "items": [1, 2]}
