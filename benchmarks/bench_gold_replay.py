@@ -11,9 +11,10 @@ environments per task (`EnvironmentSet.build`), one `step()` per action. Reporte
   validation of the catalog state);
 - replays: wall and process-CPU time of all tasks (target: all 114 <= 10 s wall on the 2-core machine),
   and per task (mean, median, max);
-- checks: what tests/environments/test_tau2_retail_replay.py asserts, against the fingerprints of tau2-bench's
-  own run (tests/environments/data/tau2_retail/fingerprints.json): each action's output digest or error,
-  tau2's `get_db_hash()` of the final database, and initial state + recorded patches == final state.
+- checks: what tests/environments/test_tau2_retail_replay.py asserts (its own code), against the fingerprints
+  of tau2-bench's own run (tests/environments/data/tau2_retail/fingerprints.json): each action's output
+  digest or error, tau2's `get_db_hash()` of the final database, and initial state + recorded patches ==
+  final state.
 
 `--rounds` repeats the replays in the same process (figures per round; the machine is shared and loaded,
 so the best round is the least disturbed). `--profile replay|checks` prints the top of a cProfile of one
@@ -25,16 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import hashlib
-import json
 import os
 import pstats
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
@@ -43,25 +42,20 @@ from envsim.config.loader import load_environment_catalog  # noqa: E402
 from envsim.config.models import EnvironmentCatalog  # noqa: E402
 from envsim.environments import EnvironmentSet  # noqa: E402
 from envsim.environments.base import StepContext, StepResult  # noqa: E402
-from envsim.environments.state import apply_patch  # noqa: E402
 from envsim.messages import ToolCall  # noqa: E402
 
-CATALOG_DIR = ROOT / "environments" / "tau2_retail"
-CATALOG = CATALOG_DIR / "tau2_retail.yaml"
-FINGERPRINTS = ROOT / "tests" / "environments" / "data" / "tau2_retail" / "fingerprints.json"
-DATA_ENV = "ENVSIM_TAU2_RETAIL_DIR"
+sys.path.insert(0, str(ROOT / "tests" / "environments"))  # the checks are the replay test's own
+from tau2_retail_data import DATA_ENV, TAU2_DIR, db_module, fingerprints, replay_problems, state_store, tasks  # noqa: E402
+
+CATALOG = ROOT / "environments" / "tau2_retail" / "tau2_retail.yaml"
 _DATASET = Path("shared") / "datasets" / "tau2-retail"
 
 
 def find_data() -> Path:
-    explicit = os.environ.get(DATA_ENV)
-    candidates = [Path(explicit)] if explicit else []
-    candidates += [ancestor / _DATASET for ancestor in ROOT.parents]
-    for candidate in candidates:
-        if (candidate / "tasks.json").is_file() and (candidate / "db.json").is_file():
-            os.environ.setdefault(DATA_ENV, str(candidate))  # the catalog reads db.json from the same place
-            return candidate
-    raise SystemExit(f"tau2 retail data not found: set {DATA_ENV} or put it at <project root>/../{_DATASET}")
+    if TAU2_DIR is None:  # the test helper's (and the catalog's) search: $ENVSIM_TAU2_RETAIL_DIR, <root>/../shared
+        raise SystemExit(f"tau2 retail data not found: set {DATA_ENV} or put it at <project root>/../{_DATASET}")
+    os.environ.setdefault(DATA_ENV, str(TAU2_DIR))  # the catalog then reads db.json from the same place
+    return TAU2_DIR
 
 
 Sample = tuple[float, float]  # (wall s, process CPU s)
@@ -84,19 +78,12 @@ class Replay:
 
 
 class GoldReplays:
-    def __init__(self, data: Path, task_ids: list[str] | None) -> None:
-        all_tasks = {t["id"]: t for t in json.loads((data / "tasks.json").read_text(encoding="utf-8"))}
-        self.tasks = {tid: all_tasks[tid] for tid in (task_ids or list(all_tasks))}
-        self.fingerprints = {t["task"]: t for t in json.loads(FINGERPRINTS.read_text(encoding="utf-8"))["tasks"]}
+    def __init__(self, task_ids: list[str] | None) -> None:
+        self.tasks = {tid: tasks()[tid] for tid in (task_ids or list(tasks()))}
+        self.fingerprints = fingerprints()
         self.catalog: EnvironmentCatalog = load_environment_catalog(CATALOG)
-        sys.path.insert(0, str(CATALOG_DIR))
-        import tau2_retail_db  # the catalog's own copy of tau2's data model (dumps and hash)
-
-        self.db = tau2_retail_db
-        params = self.catalog.environments[0].state_params
-        assert params is not None
-        self.initial: dict[str, Any] = params.initial_state
-        self.hasher = tau2_retail_db.DbHasher(json.loads(json.dumps(self.initial)))
+        self.base = state_store(self.build()).shared.value  # built once per process, shared by every episode
+        self.hasher = db_module().DbHasher(self.base)
 
     def build(self) -> EnvironmentSet:
         return EnvironmentSet.build(self.catalog.environments, base_dir=CATALOG.parent)
@@ -119,25 +106,8 @@ class GoldReplays:
 
     def check(self, replay: Replay) -> list[str]:
         """What differs from tau2's run of this task (empty: the same outputs, errors and database)."""
-        expected = self.fingerprints[replay.task]
-        problems = []
-        for result, want in zip(replay.results, expected["actions"], strict=True):
-            if want.get("error") is not None:
-                if (result.error, result.patch) != (f"ValueError: {want['error']}", []):
-                    problems.append(f"{want['id']}: expected tau2's error {want['error']!r}, got {result.error!r}")
-            elif result.error is not None:
-                problems.append(f"{want['id']}: {result.error}")
-            else:
-                content = self.db.message_content(result.output)
-                if hashlib.sha256(content.encode("utf-8")).hexdigest()[:16] != want["output"]:
-                    problems.append(f"{want['id']}: output differs from tau2's")
-        final = replay.envs.states()["tau2_retail"]
-        if self.hasher.hash(final) != expected["db_hash"]:
-            problems.append("the database differs from tau2's")
-        patches = [operation for result in replay.results for operation in result.patch]
-        if apply_patch(self.initial, patches) != final:
-            problems.append("initial state + recorded patches != final state")
-        return problems
+        final = state_store(replay.envs).root  # the committed overlay, not a copy
+        return replay_problems(replay.results, final, self.base, self.hasher, self.fingerprints[replay.task])
 
     def check_all(self, replays: list[Replay]) -> tuple[dict[str, list[str]], Sample]:
         started = clock()
@@ -164,19 +134,37 @@ def run(bench: GoldReplays, rounds: int) -> None:
             print(f"  task {task}: " + "; ".join(problems))
         if failures:
             raise SystemExit(f"{len(failures)} of {n} tasks differ from tau2's run")
-    print(f"replays of {n} tasks: best {min(totals):.2f} s wall, median {statistics.median(totals):.2f} s (target <= 10 s)")
+    best, median = min(totals), statistics.median(totals)
+    print(f"replays of {n} tasks: best {best:.2f} s wall, median {median:.2f} s (target <= 10 s)")
 
 
 def profile(bench: GoldReplays, phase: str) -> None:
     profiler = cProfile.Profile()
+    workers: list[cProfile.Profile] = []
     if phase == "replay":
-        profiler.runcall(asyncio.run, bench.replay_all())
+        # Sync tools run on envsim's worker threads (started on first use): profile those threads too, or
+        # the tools' own time shows up only as the loop waiting on a lock.
+        threading.setprofile(lambda *_: _profile_this_thread(workers))
+        try:
+            profiler.runcall(asyncio.run, bench.replay_all())
+        finally:
+            threading.setprofile(None)  # type: ignore[arg-type]
+            for worker in workers:
+                worker.disable()
     else:
         replays, _ = asyncio.run(bench.replay_all())
         profiler.runcall(bench.check_all, replays)
     stats = pstats.Stats(profiler)
+    for worker in workers:
+        stats.add(worker)
     stats.sort_stats("cumulative").print_stats(35)
     stats.sort_stats("tottime").print_stats(20)
+
+
+def _profile_this_thread(workers: list[cProfile.Profile]) -> None:
+    worker = cProfile.Profile()
+    workers.append(worker)
+    worker.enable()  # replaces this thread's setprofile hook with the profiler
 
 
 def main() -> None:
@@ -185,9 +173,9 @@ def main() -> None:
     parser.add_argument("--tasks", help="comma-separated task ids (default: all)")
     parser.add_argument("--profile", choices=["replay", "checks"])
     args = parser.parse_args()
-    data = find_data()
+    find_data()
     started = clock()
-    bench = GoldReplays(data, args.tasks.split(",") if args.tasks else None)
+    bench = GoldReplays(args.tasks.split(",") if args.tasks else None)
     bench.build()  # the once-per-process work: shared state copy, Merkle hash, full validation
     setup = since(started)
     print(f"setup (catalog load + first build, once per process): {setup[0]:.2f} s wall / {setup[1]:.2f} s CPU")
