@@ -150,7 +150,8 @@ def apply_patch_sharing(base: dict[str, Any], patch: list[dict[str, Any]]) -> di
                     owned.add(id(child))
                     node[key] = child
                 node = child
-        root = jsonpatch.apply_patch(root, [operation], in_place=True)
+        # jsonpatch inserts values by reference (a later operation would change the recorded one).
+        root = jsonpatch.apply_patch(root, [copy.deepcopy(operation)], in_place=True)
     return root
 
 
