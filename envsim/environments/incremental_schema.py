@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from envsim.canonical import canonical_json
-from envsim.environments.fast_schema import FastSchema, fast_schema
+from envsim.environments.fast_schema import FastSchema
 from envsim.environments.overlay import to_plain
 from envsim.environments.schema import _explain, _resolve_local_ref, _validator, json_errors, pointer
 
@@ -112,7 +112,7 @@ class IncrementalValidator:
         self.schema = schema
         self.key = canonical_json(schema)
         self._full = _validator(canonical_json(schema))
-        self._fast: FastSchema = fast_schema(schema)
+        self._fast = FastSchema(schema)  # this validator is itself cached per schema
         self._evolved: dict[int, Any] = {}
         self._expanded: dict[int, list[Any]] = {}
         self.fallback_reason: str | None = self._find_fallback_reason()

@@ -20,7 +20,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from envsim.canonical import canonical_json
-from envsim.environments.fast_schema import fast_schema
+from envsim.environments import fast_schema
 from envsim.environments.overlay import to_plain
 
 _DEFAULT_DIALECT = jsonschema.Draft202012Validator
@@ -109,7 +109,7 @@ def document_errors(schema: dict[str, Any], document: Any) -> list[str]:
     A valid document costs a call into jsonschema-rs (about 1 µs for a tool call's arguments); an
     invalid one, or a schema jsonschema-rs is not trusted with, is checked by jsonschema, so the verdict
     and the messages are exactly `schema_errors`'s."""
-    if fast_schema(schema).accepts(schema, document):
+    if fast_schema.accepts(schema, document):
         return []
     return schema_errors(schema, document)
 
