@@ -172,10 +172,8 @@ def accepts(schema: Any, document: Any) -> bool:
     if known is None or known[0] is not schema:
         if len(_BY_IDENTITY) > 1024:
             _BY_IDENTITY.clear()
-        known = _BY_IDENTITY[id(schema)] = (
-            schema,
-            _by_content(canonical_json(schema)),
-        )  # holds `schema`: ids stay unique
+        # The entry holds `schema`, so its id is not reused while the entry lives.
+        known = _BY_IDENTITY[id(schema)] = (schema, _by_content(canonical_json(schema)))
     compiled = known[1]
     return compiled.accepts(compiled.root, document)
 
