@@ -137,7 +137,9 @@ class DbHasher:
     `json.dumps(..., sort_keys=True)` of the dump is, byte for byte, the tables in key order, each the
     records in key order, joined with json's default separators; records equal to the initial ones
     reuse their initial text. The result is exactly `db_hash(state)`. `initial` must not change while
-    the hasher is in use (pass a copy no tool sees)."""
+    the hasher is in use (pass a copy no tool sees, or an immutable base such as the shared initial
+    state envsim's environments overlay: records a state shares with it, the same objects, are not even
+    compared)."""
 
     def __init__(self, initial: Record) -> None:
         self._initial = initial
@@ -146,23 +148,34 @@ class DbHasher:
             for table in _DUMPERS
         }
         self._sorted_keys = {table: sorted(initial[table]) for table in _DUMPERS}
+        self._unchanged = {table: self._table(table, initial[table]) for table in _DUMPERS}
 
     @staticmethod
     def _entry(table: str, key: str, record: Record) -> str:
         return f"{json.dumps(key)}: {json.dumps(_DUMPERS[table](record), sort_keys=True, default=str)}"
 
+    def _table(self, table: str, current: Record) -> str:
+        before, entries = self._initial[table], self._entries[table]
+        keys = self._sorted_keys[table] if current.keys() == before.keys() else sorted(current)
+        parts = [
+            entries[key]
+            if key in before and _same(current[key], before[key])
+            else self._entry(table, key, current[key])
+            for key in keys
+        ]
+        return f'"{table}": {{{", ".join(parts)}}}'
+
     def hash(self, state: Record) -> str:
-        tables = []
-        for table in sorted(_DUMPERS):
-            before, entries, current = self._initial[table], self._entries[table], state[table]
-            keys = self._sorted_keys[table] if current.keys() == before.keys() else sorted(current)
-            parts = [
-                entries[key] if key in before and current[key] == before[key] else self._entry(table, key, current[key])
-                for key in keys
-            ]
-            tables.append(f'"{table}": {{{", ".join(parts)}}}')
+        tables = [
+            self._unchanged[table] if state[table] is self._initial[table] else self._table(table, state[table])
+            for table in sorted(_DUMPERS)
+        ]
         text = "{" + ", ".join(tables) + "}"
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _same(record: Record, initial: Record) -> bool:
+    return record is initial or record == initial
 
 
 def message_content(output: Any) -> str:

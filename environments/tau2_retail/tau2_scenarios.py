@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from envsim.environments.state import state_hash
+from envsim.environments.state import canonical_sha256
 
 HERE = Path(__file__).resolve().parent
 DATA_ENV = "ENVSIM_TAU2_RETAIL_DIR"
@@ -77,7 +77,7 @@ def gold_state(db: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
 def scenario(task: dict[str, Any], raw_db: str) -> dict[str, Any]:
     instructions = task["user_scenario"]["instructions"]
     criteria = task["evaluation_criteria"]
-    expect: dict[str, Any] = {"state_hash": {ENV_ID: state_hash(gold_state(json.loads(raw_db), task))}}
+    expect: dict[str, Any] = {"state_hash": {ENV_ID: canonical_sha256(gold_state(json.loads(raw_db), task))}}
     if criteria.get("communicate_info"):
         expect["communicates"] = list(criteria["communicate_info"])
     return {

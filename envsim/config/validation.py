@@ -29,7 +29,7 @@ from envsim.config.models import (
 from envsim.config.oumi_checks import check_oumi_environment
 from envsim.config.paths import resolve_path
 from envsim.config.spellings import did_you_mean
-from envsim.environments.schema import check_schema, fill_defaults, schema_errors
+from envsim.environments.schema import check_schema, fill_defaults, json_errors, schema_errors
 from envsim.errors import ConfigError
 
 Validator = Callable[[SynthConfig], list[ConfigError]]
@@ -145,7 +145,7 @@ def _check_state(env: EnvironmentConfig, loc: Loc, out: _Collector) -> None:
     if problems:
         out.add((*loc, "state_schema"), f"not a valid JSON Schema: {problems[0]}", _more(problems))
         return
-    problems = schema_errors(params.state_schema, params.initial_state)
+    problems = json_errors(params.state_schema, params.initial_state)  # O(state) once: the fast verdict
     if problems:
         out.add(
             (*loc, "initial_state"),

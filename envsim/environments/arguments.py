@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from envsim.environments.schema import fill_defaults, schema_errors
+from envsim.environments.schema import document_errors, fill_defaults_in_place
 from envsim.messages import ToolCall, ToolSpec
 
 # A model that sends 40 violations learns nothing more from the last 35.
@@ -47,8 +47,9 @@ def check_arguments(call: ToolCall, tool: ToolSpec) -> CheckedArguments:
         parsed = call.parsed_arguments()
     except ValueError as exc:
         raise ArgumentError(f"invalid arguments for tool {tool.name!r}: {exc}") from exc
-    filled = fill_defaults(tool.parameters, parsed)
-    problems = schema_errors(tool.parameters, filled)
+    # A second parse is an independent copy to fill (the raw arguments stay as sent), cheaper than a deep copy.
+    filled = fill_defaults_in_place(tool.parameters, call.parsed_arguments())
+    problems = document_errors(tool.parameters, filled)  # parsed JSON: jsonschema-rs may answer
     if problems:
         shown = problems[:_MAX_LISTED]
         more = len(problems) - len(shown)

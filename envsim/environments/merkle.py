@@ -64,6 +64,9 @@ class DigestCache:
         self._known: dict[int, tuple[str, int]] = {}
         self._alive: list[Any] = []  # keeps ids unique: a cached container is never freed and reused
 
+    def __len__(self) -> int:
+        return len(self._known)
+
     def get(self, container: Any) -> tuple[str, int] | None:
         return self._known.get(id(container))
 

@@ -2,7 +2,10 @@
 
 `fill_defaults` applies schema `default`s (JSON Schema itself only annotates them); `schema_errors`
 validates with the schema's own dialect (Draft 2020-12 when it names none) and returns readable lines
-such as "at /items/0/qty: -1 is less than the minimum of 1".
+such as "at /items/0/qty: -1 is less than the minimum of 1". `document_errors` is the same for a JSON
+document (parsed JSON, or `to_plain` output), answered by jsonschema-rs when it is valid
+(envsim.environments.fast_schema), and `json_errors` for the JSON form of any value: what the checks
+of tool arguments and states use.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from envsim.canonical import canonical_json
+from envsim.environments import fast_schema
+from envsim.environments.overlay import to_plain
 
 _DEFAULT_DIALECT = jsonschema.Draft202012Validator
 # Deep recursion guard for pathological self-referencing schemas.
@@ -29,7 +34,12 @@ def fill_defaults(schema: dict[str, Any], value: Any) -> Any:
     Walks `properties`, `items`, `prefixItems`, `allOf` and local `$ref`s (`#/$defs/...`), so nested
     objects and objects inside arrays get their defaults too. The input is never mutated.
     """
-    return _fill(schema, copy.deepcopy(value), schema, 0)
+    return fill_defaults_in_place(schema, copy.deepcopy(value))
+
+
+def fill_defaults_in_place(schema: dict[str, Any], value: Any) -> Any:
+    """`fill_defaults` into `value` itself (for a value nobody else holds, e.g. freshly parsed JSON)."""
+    return _fill(schema, value, schema, 0)
 
 
 def _fill(schema: Any, value: Any, root: dict[str, Any], depth: int) -> Any:
@@ -93,6 +103,27 @@ def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
     return [line for _, line in lines]
 
 
+def document_errors(schema: dict[str, Any], document: Any) -> list[str]:
+    """`schema_errors` of a JSON document: parsed JSON or `to_plain` output (no tuples, sets, dates...).
+
+    A valid document costs a call into jsonschema-rs (about 1 µs for a tool call's arguments); an
+    invalid one, or a schema jsonschema-rs is not trusted with, is checked by jsonschema, so the verdict
+    and the messages are exactly `schema_errors`'s."""
+    if fast_schema.accepts(schema, document):
+        return []
+    return schema_errors(schema, document)
+
+
+def json_errors(schema: dict[str, Any], value: Any) -> list[str]:
+    """`schema_errors` of the JSON form of `value` (`to_plain`: what json.dumps writes, so a tuple is an
+    array), fast when it is valid; a value that has no JSON form is left to jsonschema as it is."""
+    try:
+        document = to_plain(value)
+    except (TypeError, ValueError, RecursionError):
+        return schema_errors(schema, value)
+    return document_errors(schema, document)
+
+
 def _explain(error: jsonschema.ValidationError) -> list[tuple[Any, str]]:
     """The errors worth showing for `error`.
 
@@ -105,7 +136,9 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[Any, str]]:
         return [here]
     by_branch: dict[Any, list[jsonschema.ValidationError]] = {}
     for sub in error.context:
-        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+        # A `false` branch's error comes without a schema path (jsonschema): a branch of its own.
+        branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
+        by_branch.setdefault(branch, []).append(sub)
     meant = [errs for errs in by_branch.values() if not _wrong_type_only(errs)]
     if len(meant) == 1:
         return [detail for sub in meant[0] for detail in _explain(sub)]

@@ -90,9 +90,12 @@ class TrackedDict(OverlayDict):
         self._mirror = len(base) <= MIRROR_MAX_KEYS
         if self._mirror:
             dict.__delitem__(self, _MARK)
-            raw = base._raw if isinstance(base, OverlayDict) else base.__getitem__
-            for key in base:
-                dict.__setitem__(self, key, raw(key))
+            if type(base) is dict:
+                dict.update(self, base)  # C: copies the entries into the real storage, no __setitem__
+            else:
+                raw = base._raw if isinstance(base, OverlayDict) else base.__getitem__
+                for key in base:
+                    dict.__setitem__(self, key, raw(key))
 
     # ------------------------------------------------------------------ reads wrap containers
 
@@ -102,13 +105,18 @@ class TrackedDict(OverlayDict):
             return value
         if key in self._deleted:
             raise KeyError(key)
-        value = self._base._raw(key) if isinstance(self._base, OverlayDict) else self._base[key]
-        if isinstance(value, dict | list):
-            value = _wrap(value, self._ctx)
-            self._changes[key] = value
-            self._wrapped[key] = None
-            if self._mirror:
-                dict.__setitem__(self, key, value)
+        base = self._base
+        value = base._raw(key) if isinstance(base, OverlayDict) else base[key]
+        if isinstance(value, dict):
+            value = TrackedDict(value, self._ctx)
+        elif isinstance(value, list):
+            value = TrackedList(value, self._ctx)
+        else:
+            return value  # a scalar: nothing to wrap or remember
+        self._changes[key] = value
+        self._wrapped[key] = None
+        if self._mirror:
+            dict.__setitem__(self, key, value)
         return value
 
     def _raw_items(self) -> Iterator[tuple[str, Any]]:

@@ -4,6 +4,7 @@ are checked under the rule, commit with an O(change) hash, and initial + recorde
 from __future__ import annotations
 
 import copy
+import gc
 from typing import Any
 
 import jsonpatch
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from envsim.environments import shared_states
 from envsim.environments.json_diff import escape
 from envsim.environments.merkle import merkle_hash
 from envsim.environments.state_store import StateStore
@@ -135,3 +137,19 @@ def test_a_dash_is_an_ordinary_key_of_an_object() -> None:
     assert transition.ok, transition.rejected
     store.commit(transition)
     assert store.materialize() == {"x~1": {"-": None}, "items": [1, 2]}
+
+
+def test_a_large_catalog_state_is_frozen_out_of_the_cyclic_collector() -> None:
+    """A full GC pass walks every live container: a large shared state is moved out of its sight once."""
+    small = {"users": {f"u{i}": {"tags": [i]} for i in range(10)}}
+    count = shared_states.GC_FREEZE_MIN_CONTAINERS
+    large = {"users": {f"u{i}": {"tags": [i]} for i in range(count)}}
+    gc.unfreeze()
+    try:
+        shared_states.shared_initial_state(small)
+        assert gc.get_freeze_count() == 0
+        shared = shared_states.shared_initial_state(large)
+        assert gc.get_freeze_count() > 2 * count  # its objects and arrays, and everything else alive
+        assert all(alive is not shared.value for alive in gc.get_objects(generation=2))  # in the permanent one
+    finally:
+        gc.unfreeze()
