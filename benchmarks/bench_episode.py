@@ -169,6 +169,7 @@ def run_scale(db: dict[str, Any], factor: int, episodes: int, profile: bool) -> 
         text = json.dumps(state, separators=(",", ":"))
         (folder / "db" / "db.json").write_text(text, encoding="utf-8")
         os.environ["ENVSIM_TAU2_RETAIL_DIR"] = str(folder / "db")
+        os.environ["ENVSIM_MAX_CONFIG_BYTES"] = str(len(text) + 1024)  # 16x is past the default 8 MiB guard
         (folder / "endpoint.py").write_text("from bench_episode import reply\n", encoding="utf-8")
         config = folder / "bench.yaml"
         config.write_text(CONFIG.format(episodes=episodes, catalog=CATALOG), encoding="utf-8")
