@@ -63,10 +63,14 @@ _STEP_MEASUREMENTS = {"latency_s", "cached", "usage"}
 
 
 def deterministic_record(trace: Trace) -> dict[str, Any]:
-    """The trace as written to traces.jsonl: everything except the run-dependent measurements."""
-    return trace.model_dump(
-        mode="json", exclude={"wall_time_s": True, "usage": True, "steps": {"__all__": _STEP_MEASUREMENTS}}
-    )
+    """The trace as written to traces.jsonl: everything except the run-dependent measurements, and
+    except the states of environments with a known origin, which `externalize_states` adds (by
+    reference or inline) without dumping a whole state."""
+    exclude: dict[str, Any] = {"wall_time_s": True, "usage": True, "steps": {"__all__": _STEP_MEASUREMENTS}}
+    origins = set(trace.state_origins)
+    if origins:
+        exclude |= {"initial_state": origins, "final_state": origins}
+    return trace.model_dump(mode="json", exclude=exclude)
 
 
 def timing_record(trace: Trace) -> dict[str, Any]:
@@ -219,7 +223,7 @@ class RunDirectory:
         self._require_writable("append a trace")
         failed = trace.status is EpisodeStatus.FAILED
         record = deterministic_record(trace)
-        externalize_states(record, self.states)  # before the line: a recorded reference always resolves
+        externalize_states(record, self.states, trace=trace)  # before the line: a reference always resolves
         key = trace_sort_key(record)
         line = jsonl.dumps_line(record)
         timing = jsonl.dumps_line(timing_record(trace))
