@@ -287,3 +287,30 @@ def test_an_episode_costs_the_same_over_a_16_times_larger_state(tmp_path: Path) 
     large_cost = _recorded_episode_cost(large, tmp_path / "large", 12)
     # Copying or serializing the state per episode would make the large run at least ~10x slower.
     assert large_cost < 3 * small_cost + 0.002, (small_cost, large_cost)
+
+
+async def test_traces_from_worker_processes_send_each_base_once_and_record_the_same_bytes(tmp_path: Path) -> None:
+    from envsim.recording.wire import TraceReceiver, TraceSender
+
+    config = retail_config()
+    override = {"retail": [{"op": "replace", "path": "/orders/#W1002/status", "value": "pending"}]}
+    live = [
+        await simulate_episode(spec(0), deps([config], ("cancel_pending_order", CANCEL))),
+        await simulate_episode(spec(1, override), deps([config], ("get_order_details", {"order_id": "#W1002"}))),
+    ]
+    sender, receiver = TraceSender(), TraceReceiver()
+    payloads = [sender.encode(trace) for trace in live]
+    sizes = [len(payload) for payload in payloads]
+    assert sizes[0] > INLINE_LIMIT_BYTES > sizes[1]  # the base state crosses with the first trace only
+    received = [receiver.decode(payload) for payload in payloads]
+    for got, sent in zip(received, live, strict=True):
+        assert got == sent and got.state_origins["retail"].patch == sent.state_origins["retail"].patch
+    assert received[1].initial_state["retail"]["orders"]["#W1002"]["status"] == "pending"
+    for name, traces in (("here", live), ("there", received)):
+        with RunDirectory.open(tmp_path / name, manifest=manifest()) as run:
+            for trace in traces:
+                run.append_trace(trace)
+    assert (tmp_path / "here" / TRACES_FILE).read_bytes() == (tmp_path / "there" / TRACES_FILE).read_bytes()
+    assert [p.name for p in (tmp_path / "here" / STATES_DIR).iterdir()] == [
+        p.name for p in (tmp_path / "there" / STATES_DIR).iterdir()
+    ]
