@@ -15,10 +15,14 @@ One open episode at a time (num_workers 1), so the time between two recorded epi
 episode's whole cost: build its environments, plan, converse, step, then record the trace. Reported
 per scale (medians over the episodes after the first, in ms):
 
-- overhead per episode: that time minus the time spent inside the model function (what envsim costs);
+- per episode: that time minus the time spent inside the model function (what envsim costs), as wall
+  time and as process CPU time (all threads; on a loaded machine the wall figure includes waiting for a
+  core, the CPU one does not);
 - the first episode's overhead (it also writes the run's copy of the shared initial state, once);
 - trace bytes per episode (its traces.jsonl line) and the run's states/ folder;
-- the once-per-process set-up before the first episode (loading, hashing and validating the state).
+- the once-per-process set-up before the first episode (loading, hashing and validating the state);
+- isolated, the part of an episode that handles its states at start and end: taking the initial states
+  and origins, the final states, and recording the trace (in microseconds).
 
 Target (issue 11): overhead at 16x <= 1.5x the 1x figure, a few ms at 1x, trace bytes independent of
 the state's size. `--profile SCALE` prints a cProfile of the episodes after the first at that scale.
@@ -46,10 +50,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_state import find_db, scaled  # noqa: E402
 
 from envsim.api import run_config  # noqa: E402
+from envsim.config.loader import load_environment_catalog  # noqa: E402
+from envsim.environments import EnvironmentSet  # noqa: E402
 from envsim.event_loop import run_async  # noqa: E402
 from envsim.messages import Message, ToolCall  # noqa: E402
 from envsim.models.base import ModelRequest, ModelResponse  # noqa: E402
 from envsim.models.mock import MockModel  # noqa: E402
+from envsim.recording import RunDirectory, RunManifest  # noqa: E402
+from envsim.recording.trace import TerminationReason, Trace  # noqa: E402
 from envsim.simulation.runner import RunProgress  # noqa: E402
 
 CATALOG = ROOT / "environments" / "tau2_retail" / "tau2_retail.yaml"
@@ -79,8 +87,9 @@ class Script:
     """The assistant's calls, per episode: one user with a pending order each."""
 
     customers: list[tuple[str, str, str]] = field(default_factory=list)  # user id, any order, a pending order
-    model_s: float = 0.0  # time spent in `reply` so far
-    first_call: float | None = None  # when the first episode's first model call came: set-up is over
+    model_s: float = 0.0  # wall time spent in `reply` so far
+    model_cpu_s: float = 0.0  # process CPU time spent in `reply` so far
+    first_call: tuple[float, float] | None = None  # (wall, CPU) of the first model call: set-up is over
     mock: MockModel = field(default_factory=lambda: MockModel("bench"))
 
     def calls(self, episode: int, turn: int) -> list[ToolCall]:
@@ -104,9 +113,9 @@ SCRIPT = Script()
 
 def reply(request: ModelRequest) -> ModelResponse | Message:
     """The model function the config names (through endpoint.py): timed, so the benchmark can subtract it."""
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     if SCRIPT.first_call is None:
-        SCRIPT.first_call = started
+        SCRIPT.first_call = (started, started_cpu)
     try:
         if request.context.role != "assistant":
             return SCRIPT.mock.reply(request)
@@ -118,6 +127,7 @@ def reply(request: ModelRequest) -> ModelResponse | Message:
         return Message.assistant("Done: your request is handled.")
     finally:
         SCRIPT.model_s += time.perf_counter() - started
+        SCRIPT.model_cpu_s += time.process_time() - started_cpu
 
 
 def customers(db: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -129,24 +139,60 @@ def customers(db: dict[str, Any]) -> list[tuple[str, str, str]]:
     return found
 
 
+Mark = tuple[float, float, float, float]  # wall, process CPU, model wall, model CPU
+
+
 class EpisodeClock:
-    """`on_progress`: the wall clock and model time at every recorded episode."""
+    """`on_progress`: the clocks and the model's share of them at every recorded episode."""
 
     def __init__(self, profile: cProfile.Profile | None) -> None:
-        self.marks: list[tuple[float, float]] = []
+        self.marks: list[Mark] = []
         self.profile = profile
 
     def __call__(self, progress: RunProgress) -> None:
         if not self.marks:  # from the first model call on (set-up is over)
-            self.marks.append((SCRIPT.first_call or time.perf_counter(), 0.0))
+            wall, cpu = SCRIPT.first_call or (time.perf_counter(), time.process_time())
+            self.marks.append((wall, cpu, 0.0, 0.0))
         if progress.finished >= len(self.marks):  # the status ticker calls too, without a new episode
-            self.marks.append((time.perf_counter(), SCRIPT.model_s))
+            self.marks.append((time.perf_counter(), time.process_time(), SCRIPT.model_s, SCRIPT.model_cpu_s))
             if self.profile is not None and len(self.marks) == 2:
                 self.profile.enable()  # after the first episode: per-episode work only
 
-    def overheads_ms(self) -> list[float]:
+    def overheads_ms(self) -> list[tuple[float, float]]:
+        """Per episode: (wall, CPU) minus the model's share, in ms."""
         pairs = zip(self.marks, self.marks[1:], strict=False)
-        return [((t1 - t0) - (m1 - m0)) * 1000 for (t0, m0), (t1, m1) in pairs]
+        return [(((a[0] - b[0]) - (a[2] - b[2])) * 1000, ((a[1] - b[1]) - (a[3] - b[3])) * 1000) for b, a in pairs]
+
+
+def state_handling_us(folder: Path, rounds: int = 50) -> float:
+    """Median microseconds an episode spends on its states at start and end, isolated: take the initial
+    states and origins after building the environments, take the final states after two writes, record
+    the trace (reference or inline) into a run directory."""
+    config = load_environment_catalog(CATALOG).environments[0]
+    EnvironmentSet.build([config], base_dir=CATALOG.parent)  # the once-per-process work
+    manifest = RunManifest.create({"num_samples": rounds}, seed=1, models={}, command_line=[])
+    samples = []
+    with RunDirectory.open(folder / "state_run", manifest=manifest) as run:
+        for index in range(rounds + 1):
+            envs = EnvironmentSet.build([config], base_dir=CATALOG.parent)
+            started = time.perf_counter()
+            initial, origins = envs.initial_states(), envs.state_origins()
+            spent = time.perf_counter() - started
+            for call in SCRIPT.calls(index, 2):
+                run_async(envs.step(call))
+            started = time.perf_counter()
+            trace = Trace(
+                episode_id=f"ep-{index:06d}",
+                seed=index,
+                sample_index=index,
+                termination=TerminationReason.MAX_TURNS,
+                initial_state=initial,
+                final_state=envs.committed_states(),
+            )
+            trace.set_state_origins(origins)
+            run.append_trace(trace)
+            samples.append(spent + time.perf_counter() - started)
+    return statistics.median(samples[1:]) * 1e6  # the first one writes the run's copy of the base state
 
 
 @dataclass
@@ -154,11 +200,12 @@ class Row:
     scale: int
     state_mb: float
     setup_s: float
-    first_ms: float
-    median_ms: float
+    first_ms: tuple[float, float]
+    median_ms: tuple[float, float]
     trace_bytes: float
     states_bytes: int
     episodes: int
+    state_us: float
 
 
 def run_scale(db: dict[str, Any], factor: int, episodes: int, profile: bool) -> Row:
@@ -175,7 +222,7 @@ def run_scale(db: dict[str, Any], factor: int, episodes: int, profile: bool) -> 
         config.write_text(CONFIG.format(episodes=episodes, catalog=CATALOG), encoding="utf-8")
         profiler = cProfile.Profile() if profile else None
         clock = EpisodeClock(profiler)
-        SCRIPT.first_call, SCRIPT.model_s = None, 0.0
+        SCRIPT.first_call, SCRIPT.model_s, SCRIPT.model_cpu_s = None, 0.0, 0.0
         started = time.perf_counter()
         summary = run_async(
             run_config(config, out_dir=folder / "run", no_cache=True, status_interval_s=3600, on_progress=clock)
@@ -197,12 +244,13 @@ def run_scale(db: dict[str, Any], factor: int, episodes: int, profile: bool) -> 
         return Row(
             scale=factor,
             state_mb=len(text) / 1e6,
-            setup_s=(SCRIPT.first_call or started) - started,
+            setup_s=(SCRIPT.first_call or (started, 0.0))[0] - started,
             first_ms=overheads[0],
-            median_ms=statistics.median(overheads[1:]),
+            median_ms=(statistics.median(w for w, _ in overheads[1:]), statistics.median(c for _, c in overheads[1:])),
             trace_bytes=statistics.mean(len(line) + 1 for line in lines),
             states_bytes=states_bytes,
             episodes=len(lines),
+            state_us=state_handling_us(folder),
         )
 
 
@@ -220,14 +268,19 @@ def main() -> None:
         run_scale(db, args.profile, args.episodes, profile=True)
         return
     rows = [run_scale(db, factor, args.episodes, profile=False) for factor in args.scales]
-    print("scale | state MB | set-up s | first episode ms | overhead per episode ms (median) | trace bytes | states/")
+    print("wall / process CPU, minus the model's share")
+    print("scale | state MB | set-up s | first episode ms | per episode ms (median) | trace bytes | states/")
     for r in rows:
         print(
-            f"{r.scale}x | {r.state_mb:.1f} | {r.setup_s:.1f} | {r.first_ms:.1f} | {r.median_ms:.2f} | "
-            f"{r.trace_bytes:,.0f} | {r.states_bytes:,} B ({r.episodes} episodes)"
+            f"{r.scale}x | {r.state_mb:.1f} | {r.setup_s:.1f} | {r.first_ms[0]:.1f} / {r.first_ms[1]:.1f} | "
+            f"{r.median_ms[0]:.2f} / {r.median_ms[1]:.2f} | {r.trace_bytes:,.0f} | {r.states_bytes:,} B "
+            f"({r.episodes} episodes)"
         )
     for r in rows[1:]:
-        print(f"overhead at {r.scale}x / at {rows[0].scale}x: {r.median_ms / rows[0].median_ms:.2f}")
+        wall, cpu = r.median_ms[0] / rows[0].median_ms[0], r.median_ms[1] / rows[0].median_ms[1]
+        print(f"per episode at {r.scale}x / at {rows[0].scale}x: wall {wall:.2f}, CPU {cpu:.2f}")
+    print("states at episode start and end, isolated (take initial + final states, record the trace), median:")
+    print(", ".join(f"{r.scale}x {r.state_us:.0f} us" for r in rows))
 
 
 if __name__ == "__main__":
