@@ -291,7 +291,9 @@ async def _run_episodes(
             _write_dataset(cfg, run_dir)  # a cancelled run still leaves the dataset of its finished episodes
             raise
         report = _write_dataset(cfg, run_dir)
-        infrastructure = report.skipped_infrastructure if report else infrastructure_error_episodes(run_dir.traces())
+        infrastructure = (
+            report.skipped_infrastructure if report else infrastructure_error_episodes(run_dir.traces(states=False))
+        )
         status = run_dir.status()
         evaluation = None
         if live is not None and specs is not None:
@@ -478,7 +480,9 @@ def _write_dataset(config: SynthConfig, run_dir: RunDirectory) -> DatasetReport 
     if output is None:
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
-    report = write_dataset(run_dir.traces(), output, passthrough=config.strategy_params.passthrough_attributes)
+    report = write_dataset(
+        run_dir.traces(states=False), output, passthrough=config.strategy_params.passthrough_attributes
+    )
     record_output_owner(output, run_dir.path)
     return report
 

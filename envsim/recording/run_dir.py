@@ -332,15 +332,18 @@ class RunDirectory:
         except ValidationError as exc:
             raise RunError(f"{path} is corrupt: {_first_error(exc)}", hint="resume the run to rewrite it") from exc
 
-    def traces(self, include_failed: bool = False) -> Iterator[Trace]:
-        """Stream the recorded episodes (measurements merged back), ordered when the files are finalized."""
+    def traces(self, include_failed: bool = False, *, states: bool = True) -> Iterator[Trace]:
+        """Stream the recorded episodes (measurements merged back), ordered when the files are finalized.
+
+        `states=False` leaves the states held by reference out (their `state_refs` stay): for readers that
+        need only the conversations (exports, datasets, listings), which then never parse a stored state."""
         with _TimingsReader(self.path / TIMINGS_FILE) as timings:
-            streams = [self._iter_file(TRACES_FILE, timings)]
+            streams = [self._iter_file(TRACES_FILE, timings, states)]
             if include_failed:
-                streams.append(self._iter_file(FAILURES_FILE, timings))
+                streams.append(self._iter_file(FAILURES_FILE, timings, states))
             yield from heapq.merge(*streams, key=lambda t: (t.sample_index, t.trial, t.episode_id))
 
-    def _iter_file(self, name: str, timings: _TimingsReader) -> Iterator[Trace]:
+    def _iter_file(self, name: str, timings: _TimingsReader, states: bool) -> Iterator[Trace]:
         path = self.path / name
         for number, _offset, line in jsonl.iter_lines(path):
             record = jsonl.parse_line(path, number, line)
@@ -352,10 +355,10 @@ class RunDirectory:
                     hint="was it written by a different envsim version? delete the line to have the episode redone",
                 ) from exc
             _merge_timing(trace, timings.get(trace.episode_id))
-            yield resolve_states(trace, self.states)
+            yield resolve_states(trace, self.states) if states else trace
 
     def episode_ids(self) -> list[str]:
-        return [t.episode_id for t in self.traces(include_failed=True)]
+        return [t.episode_id for t in self.traces(include_failed=True, states=False)]
 
 
 def read_manifest(root: Path) -> RunManifest:
@@ -380,14 +383,14 @@ def load_trace(run_dir: str | os.PathLike[str] | RunDirectory, episode_id: str) 
     run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory.open(run_dir, manifest=None)
     matches: list[Trace] = []
     known: list[str] = []
-    for trace in run.traces(include_failed=True):
+    for trace in run.traces(include_failed=True, states=False):  # only the one asked for needs its states
         if trace.episode_id == episode_id:
-            return trace
+            return resolve_states(trace, run.states)
         known.append(trace.episode_id)
         if trace.episode_id.startswith(episode_id):
             matches.append(trace)
     if len(matches) == 1:
-        return matches[0]
+        return resolve_states(matches[0], run.states)
     if matches:
         names = ", ".join(t.episode_id for t in matches[:10])
         raise RunError(

@@ -18,6 +18,7 @@ from envsim.environments import EnvironmentSet
 from envsim.environments.overlay import to_plain
 from envsim.environments.shared_states import shared_initial_state
 from envsim.environments.state import apply_patch
+from envsim.errors import DataError
 from envsim.messages import Message, ToolCall
 from envsim.models.base import ModelRequest
 from envsim.recording import RunDirectory, RunManifest, load_trace
@@ -314,3 +315,21 @@ async def test_traces_from_worker_processes_send_each_base_once_and_record_the_s
     assert [p.name for p in (tmp_path / "here" / STATES_DIR).iterdir()] == [
         p.name for p in (tmp_path / "there" / STATES_DIR).iterdir()
     ]
+
+
+async def test_readers_that_need_no_states_never_parse_the_store(tmp_path: Path) -> None:
+    from envsim.recording.exporters import export_run
+
+    config = retail_config()
+    with RunDirectory.open(tmp_path / "run", manifest=manifest()) as run:
+        for i in range(2):
+            run.append_trace(await simulate_episode(spec(i), deps([config], ("cancel_pending_order", CANCEL))))
+    (stored,) = (tmp_path / "run" / STATES_DIR).iterdir()
+    stored.unlink()  # listings, exports and datasets read conversations only
+    run = RunDirectory.open(tmp_path / "run", manifest=None)
+    assert run.episode_ids() == ["ep-000000", "ep-000001"]
+    conversations = list(run.traces(states=False))
+    assert [t.initial_state for t in conversations] == [{}, {}] and all("retail" in t.state_refs for t in conversations)
+    assert export_run(tmp_path / "run", tmp_path / "chat.jsonl", "openai").written == 2
+    with pytest.raises(DataError, match="cannot be read"):  # the one that asks for states says what is missing
+        load_trace(tmp_path / "run", "ep-000001")
