@@ -37,6 +37,7 @@ from envsim.recording.trace import StateRef, Trace
 STATES_DIR = "states"
 INLINE_LIMIT_BYTES = 16 * 1024
 _CACHED_STATES = 4  # parsed states kept per reader: episodes of a run share a few initial states
+_KNOWN_BASES = 16  # shared base states a writer remembers: a run's catalogs have a handful
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class StateStore:
         self.fsync = fsync
         self._written: set[str] = set()
         self._parsed: OrderedDict[str, Any] = OrderedDict()
-        self._bases: dict[int, _BaseContent] = {}  # id(SharedState) -> its content's identity
+        # id(SharedState) -> its content's identity; bounded: full-state overrides make a base per episode
+        self._bases: OrderedDict[int, _BaseContent] = OrderedDict()
 
     def base_content(self, base: SharedState, *, store_if_larger_than: int) -> _BaseContent:
         """The sha256 and size of a shared base state's canonical JSON, serialized once per base (not per
@@ -70,8 +72,11 @@ class StateStore:
             else:
                 known = _BaseContent(base, hashlib.sha256(canonical).hexdigest(), len(canonical))
             self._bases[id(base)] = known
+            if len(self._bases) > _KNOWN_BASES:
+                self._bases.popitem(last=False)
         elif known.size > store_if_larger_than and known.sha256 not in self._written:
             self.put(canonical_json(base.value).encode("utf-8"))  # stored under a smaller limit than before
+        self._bases.move_to_end(id(base))
         return known
 
     def put(self, canonical: bytes) -> StateRef:
@@ -125,15 +130,16 @@ def externalize_states(
     final: dict[str, Any] = record.get("final_state") or {}
     refs = record.setdefault("state_refs", {})
     origins = trace.state_origins if trace is not None else {}
+    live_initial = trace.initial_state if trace is not None else initial  # every environment, in order
+    live_final = trace.final_state if trace is not None else final
     by_ref: set[str] = set()
     kept_initial = {}
-    for env_id in trace.initial_state if trace is not None else initial:
+    for env_id in live_initial:
         origin = origins.get(env_id)
         if origin is not None:
-            assert trace is not None
             content = store.base_content(origin.base, store_if_larger_than=limit)
             if content.size <= limit:
-                kept_initial[env_id] = to_plain(trace.initial_state[env_id])
+                kept_initial[env_id] = to_plain(live_initial[env_id])
                 continue
             ref = StateRef(sha256=content.sha256, path=_relative(content.sha256), bytes=content.size)
             refs[env_id] = ref.model_copy(update={"patch": origin.patch}).model_dump(mode="json")
@@ -145,10 +151,9 @@ def externalize_states(
             refs[env_id] = store.put(canonical).model_dump(mode="json")
         by_ref.add(env_id)
     kept_final = {}
-    for env_id in trace.final_state if trace is not None else final:
-        if env_id in by_ref:
-            continue
-        kept_final[env_id] = to_plain(trace.final_state[env_id]) if env_id in origins else final[env_id]  # type: ignore[union-attr]
+    for env_id in live_final:
+        if env_id not in by_ref:
+            kept_final[env_id] = to_plain(live_final[env_id]) if env_id in origins else final[env_id]
     if "initial_state" in record:
         record["initial_state"] = kept_initial
     if "final_state" in record:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from typing import Any
 
 from envsim.canonical import canonical_json
@@ -22,12 +23,36 @@ from envsim.errors import RunError
 from envsim.recording.shared_patch import apply_patch_shared
 from envsim.recording.trace import Trace
 
+# Bases remembered on both sides (per worker): the sender's and the receiver's LRUs see the same keys in
+# the same order, so they always agree on what the parent holds; evicted ones are simply sent again.
+# Bounded, because a full-state override makes a new base per episode.
+KNOWN_BASES = 16
 
-class TraceSender:
-    """Worker side: `encode(trace)` -> text for `TraceReceiver.decode`."""
+
+class _Known:
+    """An LRU set of base-state digests, updated identically by a sender and its receiver."""
 
     def __init__(self) -> None:
-        self._sent: dict[int, tuple[SharedState, str]] = {}  # id(base) -> (base, sha256); holds the base
+        self._order: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, sha256: object) -> bool:
+        return sha256 in self._order
+
+    def touch(self, sha256: str) -> None:
+        self._order.move_to_end(sha256)
+
+    def add(self, sha256: str) -> str | None:
+        """Remember `sha256`; returns the digest it evicted, if any."""
+        self._order[sha256] = None
+        return self._order.popitem(last=False)[0] if len(self._order) > KNOWN_BASES else None
+
+
+class TraceSender:
+    """Worker side: `encode(trace)` -> text for this worker's `TraceReceiver.decode`."""
+
+    def __init__(self) -> None:
+        self._digests: OrderedDict[int, tuple[SharedState, str]] = OrderedDict()  # id(base) -> (base, sha256)
+        self._sent = _Known()
 
     def encode(self, trace: Trace) -> str:
         origins = trace.state_origins
@@ -35,37 +60,57 @@ class TraceSender:
         bases: dict[str, Any] = {}
         wired: dict[str, dict[str, Any]] = {}
         for env_id, origin in origins.items():
-            known = self._sent.get(id(origin.base))
-            if known is None or known[0] is not origin.base:
-                text = canonical_json(origin.base.value)
-                known = (origin.base, hashlib.sha256(text.encode("utf-8")).hexdigest())
-                self._sent[id(origin.base)] = known
-                bases[known[1]] = origin.base.value
-            wired[env_id] = {"base": known[1], "patch": origin.patch}
+            sha256 = self._digest(origin.base)
+            if sha256 in self._sent:
+                self._sent.touch(sha256)
+            else:
+                self._sent.add(sha256)
+                bases[sha256] = origin.base.value
+            wired[env_id] = {"base": sha256, "patch": origin.patch}
         order = {"initial_state": list(trace.initial_state), "final_state": list(trace.final_state)}
         return json.dumps({"trace": record, "origins": wired, "order": order, "bases": bases}, ensure_ascii=False)
 
+    def _digest(self, base: SharedState) -> str:
+        known = self._digests.get(id(base))
+        if known is None or known[0] is not base:
+            text = canonical_json(base.value)  # once per base, not per trace
+            known = (base, hashlib.sha256(text.encode("utf-8")).hexdigest())
+            self._digests[id(base)] = known
+            if len(self._digests) > KNOWN_BASES:
+                self._digests.popitem(last=False)
+        self._digests.move_to_end(id(base))
+        return known[1]
+
 
 class TraceReceiver:
-    """Parent side: the bases each worker sent, shared by the traces that refer to them."""
+    """Parent side, one per worker: the bases that worker sent, shared by the traces that refer to them."""
 
     def __init__(self) -> None:
         self._bases: dict[str, SharedState] = {}
+        self._known = _Known()
 
     def decode(self, payload: str) -> Trace:
         data = json.loads(payload)
-        for sha256, value in data["bases"].items():
-            # Never stepped here: no Merkle digests needed, the recorder only reads and serializes it.
-            self._bases.setdefault(sha256, SharedState(value=value))
         trace = Trace.model_validate(data["trace"])
+        bases: dict[str, SharedState] = {}
+        for wired in data["origins"].values():  # the sender's order: both LRUs stay the same
+            sha256 = wired["base"]
+            if sha256 in data["bases"] and sha256 not in bases:  # sent now (a second use is a touch)
+                # Never stepped here: no Merkle digests needed, the recorder only reads and serializes it.
+                self._bases[sha256] = SharedState(value=data["bases"][sha256])
+                evicted = self._known.add(sha256)
+                if evicted is not None:
+                    self._bases.pop(evicted, None)
+            elif sha256 in self._known:
+                self._known.touch(sha256)
+            if sha256 not in self._bases:
+                raise RunError(f"a worker referred to a state it never sent ({sha256[:12]}…) in {trace.episode_id}")
+            bases[sha256] = self._bases[sha256]
         states = {"initial_state": dict(trace.initial_state), "final_state": dict(trace.final_state)}
         origins = {}
         for env_id, wired in data["origins"].items():
-            base = self._bases.get(wired["base"])
-            if base is None:
-                raise RunError(f"a worker sent episode {trace.episode_id} before the state {wired['base'][:12]}…")
-            origin = StateOrigin(base, wired["patch"])
-            initial = final = apply_patch_shared(base.value, origin.patch)
+            origin = StateOrigin(bases[wired["base"]], wired["patch"])
+            initial = final = apply_patch_shared(origin.base.value, origin.patch)
             for step in trace.steps:
                 if step.environment == env_id and step.patch and step.error is None:
                     final = apply_patch_shared(final, step.patch)

@@ -74,6 +74,7 @@ class _Worker:
     conn: Connection
     slots: int
     in_flight: dict[str, asyncio.Future[Trace]] = field(default_factory=dict)
+    traces: TraceReceiver = field(default_factory=TraceReceiver)  # the base states this worker sent
 
 
 class ProcessPool:
@@ -91,7 +92,6 @@ class ProcessPool:
         self._failure: BaseException | None = None
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._traces = TraceReceiver()  # the base states the workers sent, once each
 
     @property
     def started(self) -> bool:
@@ -186,7 +186,7 @@ class ProcessPool:
         outcome: Trace | BaseException
         if kind == "trace":
             try:
-                outcome = self._traces.decode(payload)  # always, even if cancelled: it may carry a base state
+                outcome = worker.traces.decode(payload)  # always, even if cancelled: it may carry a base state
             except Exception as exc:  # a protocol bug: fail the episode, not the reader
                 outcome = RunError(f"worker process {worker.index} sent an unreadable trace: {describe_error(exc)}")
         else:

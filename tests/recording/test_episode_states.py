@@ -25,7 +25,7 @@ from envsim.recording import RunDirectory, RunManifest, load_trace
 from envsim.recording import state_store as state_store_module
 from envsim.recording.run_dir import TRACES_FILE
 from envsim.recording.state_store import INLINE_LIMIT_BYTES, STATES_DIR
-from envsim.recording.trace import Trace
+from envsim.recording.trace import TerminationReason, Trace
 from envsim.recording.verify import verify_trace
 from envsim.scenarios.catalog import Expectations, StateAssertion
 from envsim.scenarios.expectations import evaluate_expectations
@@ -333,3 +333,28 @@ async def test_readers_that_need_no_states_never_parse_the_store(tmp_path: Path)
     assert export_run(tmp_path / "run", tmp_path / "chat.jsonl", "openai").written == 2
     with pytest.raises(DataError, match="cannot be read"):  # the one that asks for states says what is missing
         load_trace(tmp_path / "run", "ep-000001")
+
+
+def test_a_worker_and_the_parent_agree_on_the_bases_held_however_many_pass() -> None:
+    # Full-state overrides make a new base per episode: both sides remember a bounded number, in step.
+    from envsim.environments.state_origin import StateOrigin
+    from envsim.environments.state_tree import SharedState
+    from envsim.recording.wire import KNOWN_BASES, TraceReceiver, TraceSender
+
+    bases = [SharedState.of({"n": i}) for i in range(KNOWN_BASES + 3)]
+    sender, receiver = TraceSender(), TraceReceiver()
+    sent_whole = []
+    for k, i in enumerate([*range(len(bases)), 0, len(bases) - 1, 3, 0]):
+        trace = Trace(
+            episode_id=f"ep-{k}",
+            seed=k,
+            termination=TerminationReason.MAX_TURNS,
+            initial_state={"a": bases[i].value, "b": bases[i].value},
+            final_state={"a": bases[i].value, "b": bases[i].value},
+        )
+        trace.set_state_origins({"a": StateOrigin(bases[i]), "b": StateOrigin(bases[i])})  # one base, twice
+        payload = sender.encode(trace)
+        sent_whole.append(bool(json.loads(payload)["bases"]))
+        assert receiver.decode(payload).final_state == {"a": {"n": i}, "b": {"n": i}}
+    # Every base went once; of the repeats, the evicted ones (0, then 3) went again, the others not.
+    assert sent_whole == [True] * len(bases) + [True, False, True, False]
