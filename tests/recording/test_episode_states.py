@@ -80,10 +80,13 @@ def assistant_calls(*calls: tuple[str, dict[str, Any]]) -> FunctionModel:
 
 
 def deps(
-    configs: list[EnvironmentConfig], *calls: tuple[str, dict[str, Any]], base_dir: Path = RETAIL.parent
+    configs: list[EnvironmentConfig],
+    *calls: tuple[str, dict[str, Any]],
+    base_dir: Path = RETAIL.parent,
+    env_model: FunctionModel | None = None,
 ) -> EpisodeDeps:
     def build(initial_states: Any) -> EnvironmentSet:
-        return EnvironmentSet.build(configs, base_dir=base_dir, initial_states=initial_states)
+        return EnvironmentSet.build(configs, model=env_model, base_dir=base_dir, initial_states=initial_states)
 
     models = {"user": FunctionModel(lambda request: "please cancel #W1001"), "assistant": assistant_calls(*calls)}
     return EpisodeDeps(
@@ -358,3 +361,32 @@ def test_a_worker_and_the_parent_agree_on_the_bases_held_however_many_pass() -> 
         assert receiver.decode(payload).final_state == {"a": {"n": i}, "b": {"n": i}}
     # Every base went once; of the repeats, the evicted ones (0, then 3) went again, the others not.
     assert sent_whole == [True] * len(bases) + [True, False, True, False]
+
+
+async def test_hybrid_environments_record_python_and_simulated_changes_by_reference(tmp_path: Path) -> None:
+    from envsim.config.models import EnvironmentType
+
+    retail = retail_config()
+    # retail made synthetic: every tool keeps its Python handler except cancel_pending_order, now simulated
+    simulated = {"handler": None, "output_schema": None, "state_view": ["/orders/{order_id}"]}
+    tools = [
+        type(t).model_validate(t.model_dump(exclude_unset=True) | simulated) if t.id == "cancel_pending_order" else t
+        for t in retail.tools
+    ]
+    config = retail.model_copy(update={"type": EnvironmentType.SYNTHETIC, "tools": tools})
+    cancelled = {"op": "replace", "path": "/orders/#W1001/status", "value": "cancelled"}
+    simulator = FunctionModel(lambda request: json.dumps({"output": {"status": "cancelled"}, "patch": [cancelled]}))
+    user_id = retail.state_params.initial_state["orders"]["#W1001"]["user_id"]  # type: ignore[union-attr]
+    address = {"address1": "1 Main St", "address2": "", "city": "Austin", "state_code": "TX", "country": "USA"}
+    calls = [("cancel_pending_order", CANCEL), ("modify_user_address", {"user_id": user_id, **address, "zip": "73301"})]
+    live = await simulate_episode(spec(0), deps([config], *calls, env_model=simulator))
+    assert [step.error for step in live.steps] == [None, None] and all(step.patch for step in live.steps)
+    assert live.steps[0].state_view == ["/orders/#W1001"] and live.steps[1].state_view is None  # simulated, Python
+    with RunDirectory.open(tmp_path / "run", manifest=manifest()) as run:
+        run.append_trace(live)
+    (line,) = lines(tmp_path / "run")
+    assert "retail" in line["state_refs"] and line["initial_state"] == {} and line["final_state"] == {}
+    loaded = load_trace(tmp_path / "run", live.episode_id)
+    assert loaded.final_state["retail"]["orders"]["#W1001"]["status"] == "cancelled"
+    assert loaded.final_state["retail"]["users"][user_id]["address"]["city"] == "Austin"
+    assert loaded.final_state["retail"] == to_plain(live.final_state["retail"]) and verify_trace(loaded) == []
