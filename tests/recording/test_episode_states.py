@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from envsim.canonical import stable_hash
 from envsim.config.loader import load_environment_catalog
 from envsim.config.models import EnvironmentConfig, MultiTurnAttribute
 from envsim.environments import EnvironmentSet
@@ -227,6 +228,10 @@ async def test_state_expectations_read_the_live_overlay() -> None:
     )
     checks = evaluate_expectations(trace, expect, default_env="retail")
     assert [c.passed for c in checks] == [True, True, True], checks
+    # The canonical sha256 (expect.state_hash) of the overlay is that of the plain final state.
+    expected = stable_hash(to_plain(trace.final_state["retail"]))
+    (check,) = evaluate_expectations(trace, Expectations(state_hash={"retail": expected}))
+    assert check.passed, check.reason
 
 
 async def test_database_environments_record_their_shared_table_view(tmp_path: Path) -> None:
