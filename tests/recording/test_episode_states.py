@@ -395,3 +395,29 @@ async def test_hybrid_environments_record_python_and_simulated_changes_by_refere
     assert loaded.final_state["retail"]["orders"]["#W1001"]["status"] == "cancelled"
     assert loaded.final_state["retail"]["users"][user_id]["address"]["city"] == "Austin"
     assert loaded.final_state["retail"] == to_plain(live.final_state["retail"]) and verify_trace(loaded) == []
+
+
+async def test_reexecution_starts_from_the_catalog_state_and_the_recorded_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envsim.environments.state_tree import SharedState
+    from envsim.scenarios.reexecute import reexecute_run
+
+    config = retail_config()
+    override = {"retail": [{"op": "replace", "path": "/orders/#W1002/status", "value": "pending"}]}
+    second = {"order_id": "#W1002", "reason": "ordered by mistake"}
+    with RunDirectory.open(tmp_path / "run", manifest=manifest()) as run:
+        run.append_trace(await simulate_episode(spec(0), deps([config], ("cancel_pending_order", CANCEL))))
+        run.append_trace(await simulate_episode(spec(1, override), deps([config], ("cancel_pending_order", second))))
+        run.append_trace(await simulate_episode(spec(2), deps([config], ("get_order_details", {"order_id": "#W1"}))))
+    built: list[int] = []
+    real = SharedState.of.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[SharedState], state: dict[str, Any], **kw: Any) -> SharedState:
+        built.append(len(state))
+        return real(cls, state, **kw)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(SharedState, "of", classmethod(counting))
+    report = await reexecute_run(tmp_path / "run", environments_path=RETAIL)
+    assert report.episodes == 3 and report.steps == 3 and not report.changed, report.differences
+    assert len(built) == 1  # today's catalog state, once; no episode starts from a copy of the whole state
