@@ -11,8 +11,9 @@ replies; the assistant makes the same calls in every episode, on a different use
 reads (`get_user_details`, `get_order_details`), turn 2 writes (`modify_user_address`,
 `cancel_pending_order`), then answers in text.
 
-One open episode at a time (num_workers 1), so the time between two recorded episodes is one
-episode's whole cost: build its environments, plan, converse, step, then record the trace. Reported
+Each scale runs in a fresh process, one open episode at a time (num_workers 1), so the time between two
+recorded episodes is one episode's whole cost: build its environments, plan, converse, step, then record
+the trace. Reported
 per scale (medians over the episodes after the first, in ms):
 
 - per episode: that time minus the time spent inside the model function (what envsim costs), as wall
@@ -36,10 +37,11 @@ import json
 import os
 import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -254,12 +256,23 @@ def run_scale(db: dict[str, Any], factor: int, episodes: int, profile: bool) -> 
         )
 
 
+def scale_in_child(factor: int, args: argparse.Namespace) -> Row:
+    """One scale in a fresh process: no state, cache or heap of another scale skews its figures."""
+    command = [sys.executable, __file__, "--one", str(factor), "--episodes", str(args.episodes)]
+    out = subprocess.run([*command, *(["--db", args.db] if args.db else [])], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the {factor}x run failed:\n{out.stderr[-2000:]}")
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return Row(**{**data, "first_ms": tuple(data["first_ms"]), "median_ms": tuple(data["median_ms"])})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db")
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--profile", type=int, metavar="SCALE", help="cProfile the episodes at this scale")
+    parser.add_argument("--one", type=int, metavar="SCALE", help=argparse.SUPPRESS)  # a child: one scale, as JSON
     args = parser.parse_args()
     sys.modules.setdefault("bench_episode", sys.modules[__name__])  # endpoint.py imports this module
     db = json.loads(find_db(args.db).read_text())
@@ -267,7 +280,10 @@ def main() -> None:
     if args.profile:
         run_scale(db, args.profile, args.episodes, profile=True)
         return
-    rows = [run_scale(db, factor, args.episodes, profile=False) for factor in args.scales]
+    if args.one:
+        print(json.dumps(asdict(run_scale(db, args.one, args.episodes, profile=False))))
+        return
+    rows = [scale_in_child(factor, args) for factor in args.scales]
     print("wall / process CPU, minus the model's share")
     print("scale | state MB | set-up s | first episode ms | per episode ms (median) | trace bytes | states/")
     for r in rows:
