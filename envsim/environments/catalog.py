@@ -24,7 +24,7 @@ from envsim.environments.hybrid import hybrid_python_tools
 from envsim.environments.oumi_kinds import build_oumi_environment, needs_oumi_builder
 from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
 from envsim.environments.shared_states import IdentityCache, shared_initial_state
-from envsim.environments.state_origin import StateOrigin
+from envsim.environments.state_origin import StateOrigin, read_only
 from envsim.environments.state_tree import SharedState
 from envsim.environments.synthetic import SyntheticEnvironment
 from envsim.environments.tool_cache import open_tool_cache
@@ -151,9 +151,12 @@ class EnvironmentSet:
         }
 
     def committed_states(self) -> dict[str, dict[str, Any]]:
-        """The current state of every stateful environment without copying it where the kind can (O(1));
-        read-only: never change them."""
-        return {env_id: env.committed_state for env_id, env in self._stateful()}  # type: ignore[misc]
+        """The current state of every stateful environment without copying it where the kind can: a
+        read-only view (O(1)) of what it shares with other episodes; otherwise a copy."""
+        return {
+            env_id: read_only(env.committed_state) if env.state_origin is not None else env.committed_state  # type: ignore[arg-type,misc]
+            for env_id, env in self._stateful()
+        }
 
     def _stateful(self) -> list[tuple[str, Environment]]:
         return [(env_id, env) for env_id, env in self.environments.items() if env.stateful]

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 from envsim.canonical import canonical_json
-from envsim.environments.state_origin import StateOrigin
+from envsim.environments.state_origin import StateOrigin, read_only
 from envsim.environments.state_tree import SharedState
 from envsim.errors import RunError
 from envsim.recording.shared_patch import apply_patch_shared
@@ -114,7 +114,8 @@ class TraceReceiver:
             for step in trace.steps:
                 if step.environment == env_id and step.patch and step.error is None:
                     final = apply_patch_shared(final, step.patch)
-            states["initial_state"][env_id], states["final_state"][env_id] = initial, final
+            # read-only, as in the worker: they share the base with this worker's later traces
+            states["initial_state"][env_id], states["final_state"][env_id] = read_only(initial), read_only(final)
             origins[env_id] = origin
         trace.initial_state = {env_id: states["initial_state"][env_id] for env_id in data["order"]["initial_state"]}
         trace.final_state = {env_id: states["final_state"][env_id] for env_id in data["order"]["final_state"]}

@@ -19,6 +19,7 @@ from envsim.environments import EnvironmentSet
 from envsim.environments.overlay import to_plain
 from envsim.environments.shared_states import shared_initial_state
 from envsim.environments.state import apply_patch
+from envsim.environments.tracked_state import ReadOnlyStateError
 from envsim.errors import DataError
 from envsim.messages import Message, ToolCall
 from envsim.models.base import ModelRequest
@@ -117,12 +118,18 @@ async def test_a_live_trace_holds_the_shared_base_and_the_overlay_not_copies() -
     trace = await simulate_episode(spec(0), deps([config], ("cancel_pending_order", CANCEL)))
     assert trace.steps[0].error is None and trace.steps[0].patch
     base = shared_initial_state(config.state_params.initial_state)  # type: ignore[union-attr]
-    assert trace.initial_state["retail"] is base.value  # the per-process shared state itself
+    initial = trace.initial_state["retail"]
+    assert isinstance(initial, dict) and initial._base is base.value  # a view of the per-process shared state
     assert trace.state_origins["retail"].base is base and trace.state_origins["retail"].patch == []
     final = trace.final_state["retail"]
     assert final["orders"]["#W1001"]["status"] == "cancelled"
-    assert final["orders"]["#W1002"] is base.value["orders"]["#W1002"]  # untouched records are shared
+    committed_orders = final._base._raw("orders")  # the environment's overlay, under the read-only view
+    assert committed_orders._raw("#W1002") is base.value["orders"]["#W1002"]  # untouched records are shared
     assert base.value["orders"]["#W1001"]["status"] == "pending"  # and the base never changes
+    for state in (initial, final):  # what every later episode shares cannot be changed by accident
+        with pytest.raises(ReadOnlyStateError):
+            state["orders"]["#W1002"]["status"] = "lost"
+    assert base.value["orders"]["#W1002"]["status"] != "lost"
     assert verify_trace(trace) == []
     # Dumped whole (e.g. to another process), the overlay is plain JSON.
     dumped = json.loads(trace.model_dump_json())
@@ -260,7 +267,7 @@ async def test_database_environments_record_their_shared_table_view(tmp_path: Pa
         for i in range(2)
     ]
     assert live[0].steps[0].error is None and live[0].steps[0].patch
-    assert live[0].initial_state["ehr"] is live[1].initial_state["ehr"]  # the template's view, shared
+    assert live[0].initial_state["ehr"]._base is live[1].initial_state["ehr"]._base  # the template's, shared
     with RunDirectory.open(tmp_path / "run", manifest=manifest()) as run:
         for trace in live:
             run.append_trace(trace)
