@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import abc
 import copy
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from envsim.messages import Message, ToolCall, ToolSpec
 from envsim.models.base import Usage
+
+if TYPE_CHECKING:
+    from envsim.environments.state_origin import StateOrigin
 
 ErrorKind = Literal["tool", "infrastructure"]
 
@@ -76,6 +79,18 @@ class Environment(abc.ABC):
     def state(self) -> dict[str, Any] | None:
         """A deep copy: callers can never change state except through `step`."""
         return copy.deepcopy(self._state)
+
+    @property
+    def state_origin(self) -> StateOrigin | None:
+        """The shared base state and the patch this instance started from, for kinds that keep one
+        (then initial and final states cost nothing to take); None: the state is a private copy."""
+        return None
+
+    @property
+    def committed_state(self) -> dict[str, Any] | None:
+        """The current state without copying it where the kind can (read-only: never change it); a
+        copy otherwise."""
+        return self.state
 
     def tool_specs(self) -> list[ToolSpec]:
         return list(self.tools.values())

@@ -3,7 +3,8 @@
     envs = EnvironmentSet.build(catalog.environments, model=env_model, base_dir=catalog_dir)
     tools = envs.tool_specs()                      # what the assistant is offered
     result = await envs.step(tool_call, context)   # routed to the environment owning the tool
-    envs.states()                                  # final state per stateful environment
+    envs.committed_states()                        # state per stateful environment (read-only, O(1))
+    envs.state_origins()                           # the shared base + patch each one started from
 
 Definitions are reusable; every `build` gives new instances with their own state.
 """
@@ -23,6 +24,7 @@ from envsim.environments.deterministic import DeterministicEnvironment
 from envsim.environments.hybrid import hybrid_python_tools, runs_as_python
 from envsim.environments.python import PythonEnvironment, PythonTool, python_tools_from_config
 from envsim.environments.shared_states import IdentityCache, shared_initial_state
+from envsim.environments.state_origin import StateOrigin, read_only
 from envsim.environments.state_tree import SharedState
 from envsim.environments.synthetic import SyntheticEnvironment
 from envsim.environments.tool_cache import open_tool_cache
@@ -135,6 +137,29 @@ class EnvironmentSet:
     def states(self) -> dict[str, dict[str, Any]]:
         """Current state of every stateful environment (fresh plain copies: O(state), not for every step)."""
         return {env_id: env.state for env_id, env in self.environments.items() if env.stateful}  # type: ignore[misc]
+
+    def state_origins(self) -> dict[str, StateOrigin]:
+        """Per stateful environment that keeps one, the shared base state and patch it started from."""
+        return {env_id: env.state_origin for env_id, env in self._stateful() if env.state_origin is not None}
+
+    def initial_states(self) -> dict[str, dict[str, Any]]:
+        """The state every stateful environment started from. Read-only views, O(override) each, where the
+        origin is known; for other kinds a copy of the current state (take it before the first step)."""
+        return {
+            env_id: env.state_origin.initial() if env.state_origin is not None else env.state  # type: ignore[misc]
+            for env_id, env in self._stateful()
+        }
+
+    def committed_states(self) -> dict[str, dict[str, Any]]:
+        """The current state of every stateful environment without copying it where the kind can: a
+        read-only view (O(1)) of what it shares with other episodes; otherwise a copy."""
+        return {
+            env_id: read_only(env.committed_state) if env.state_origin is not None else env.committed_state  # type: ignore[arg-type,misc]
+            for env_id, env in self._stateful()
+        }
+
+    def _stateful(self) -> list[tuple[str, Environment]]:
+        return [(env_id, env) for env_id, env in self.environments.items() if env.stateful]
 
     # ------------------------------------------------------------------ stepping
 

@@ -34,6 +34,8 @@ from envsim.environments.call_conventions import read_oumi_result
 from envsim.environments.database_view import database_view, load_view, refresh_tables
 from envsim.environments.executors import Executor, resolve_executor
 from envsim.environments.state import state_hash, to_json_value
+from envsim.environments.state_origin import StateOrigin
+from envsim.environments.state_tree import SharedState
 from envsim.environments.tool_environment import Outcome, ToolEnvironment
 from envsim.errors import ConfigError
 from envsim.messages import ToolSpec
@@ -72,6 +74,8 @@ class DatabaseTemplate:
         self._connection = connection
         self.view = database_view(connection)  # shared by every copy; never mutated (see refresh_tables)
         self.view_hash = state_hash(self.view)
+        # What traces refer to: the view as every conversation's shared initial state (no copy, no rehash).
+        self.shared = SharedState(value=self.view, hash=self.view_hash)
 
     def copy(self) -> sqlite3.Connection:
         target = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -169,12 +173,14 @@ class DatabaseEnvironment(ToolEnvironment):
         # not a deep copy and a hash of every row in Python.
         super().__init__(id, [t.spec for t in tools], None, None)
         self._state, self._hash = template.view, template.view_hash
+        self._origin = StateOrigin(template.shared)
         self.handlers = {t.spec.name: t for t in tools}
         self.connection = template.copy()
         if initial is not None and initial != template.view:
             load_view(self.connection, initial)
             self._state = database_view(self.connection)
             self._hash = state_hash(self._state)
+            self._origin = StateOrigin(SharedState(value=self._state, hash=self._hash))
         self._guard = _Guard()
         self.connection.set_authorizer(self._authorize)
 
@@ -182,6 +188,10 @@ class DatabaseEnvironment(ToolEnvironment):
     @property
     def state(self) -> dict[str, Any] | None:
         return copy.deepcopy(self._state) if self._state is not None else None
+
+    @property
+    def committed_state(self) -> dict[str, Any] | None:
+        return self._state  # never mutated: a write replaces the touched tables (refresh_tables)
 
     def _commit(self, outcome: Outcome) -> None:
         self._state = outcome.new_state

@@ -21,6 +21,7 @@ from envsim.environments.base import Environment, ErrorKind, StepContext, StepRe
 from envsim.environments.json_patch import PatchError, apply_in_place
 from envsim.environments.schema import schema_errors
 from envsim.environments.state import Patch, State
+from envsim.environments.state_origin import StateOrigin
 from envsim.environments.state_store import StateStore, Transition
 from envsim.environments.state_tree import SharedState
 from envsim.errors import ConfigError
@@ -63,6 +64,7 @@ class ToolEnvironment(Environment):
         super().__init__(id, tools, None)
         self.state_schema = state_schema
         self._store: StateStore | None = None
+        self._origin: StateOrigin | None = None
         if state is not None:
             shared = state if isinstance(state, SharedState) else SharedState.of(state)
             if not isinstance(shared.value, dict):
@@ -76,6 +78,7 @@ class ToolEnvironment(Environment):
                     hint="fix the initial_state (or the override passed for this conversation)",
                 )
             self._state = self._store.root
+            self._origin = StateOrigin(shared)
         self._hash = self._store.hash if self._store is not None else None
         self._lock = asyncio.Lock()
         if initial_patch:
@@ -100,11 +103,22 @@ class ToolEnvironment(Environment):
         self._store.commit(transition)
         self._state = self._store.root
         self._hash = self._store.hash
+        # add/remove/replace only, as StateTree applies them (the override itself may move or copy)
+        self._origin = StateOrigin.of(self._store.shared, getattr(transition, "normalized", transition.patch))
 
     @property
     def state(self) -> dict[str, Any] | None:
         """The current state as plain JSON (a fresh copy, O(state): not for the per-step hot path)."""
         return self._store.materialize() if self._store is not None else None
+
+    @property
+    def state_origin(self) -> StateOrigin | None:
+        return self._origin
+
+    @property
+    def committed_state(self) -> dict[str, Any] | None:
+        """The committed state itself (an overlay over the shared base, O(1)); read-only."""
+        return self._store.root if self._store is not None else None
 
     @property
     def state_store(self) -> StateStore | None:

@@ -63,10 +63,14 @@ _STEP_MEASUREMENTS = {"latency_s", "cached", "usage"}
 
 
 def deterministic_record(trace: Trace) -> dict[str, Any]:
-    """The trace as written to traces.jsonl: everything except the run-dependent measurements."""
-    return trace.model_dump(
-        mode="json", exclude={"wall_time_s": True, "usage": True, "steps": {"__all__": _STEP_MEASUREMENTS}}
-    )
+    """The trace as written to traces.jsonl: everything except the run-dependent measurements, and
+    except the states of environments with a known origin, which `externalize_states` adds (by
+    reference or inline) without dumping a whole state."""
+    exclude: dict[str, Any] = {"wall_time_s": True, "usage": True, "steps": {"__all__": _STEP_MEASUREMENTS}}
+    origins = set(trace.state_origins)
+    if origins:
+        exclude |= {"initial_state": origins, "final_state": origins}
+    return trace.model_dump(mode="json", exclude=exclude)
 
 
 def timing_record(trace: Trace) -> dict[str, Any]:
@@ -219,7 +223,7 @@ class RunDirectory:
         self._require_writable("append a trace")
         failed = trace.status is EpisodeStatus.FAILED
         record = deterministic_record(trace)
-        externalize_states(record, self.states)  # before the line: a recorded reference always resolves
+        externalize_states(record, self.states, trace=trace)  # before the line: a reference always resolves
         key = trace_sort_key(record)
         line = jsonl.dumps_line(record)
         timing = jsonl.dumps_line(timing_record(trace))
@@ -328,15 +332,18 @@ class RunDirectory:
         except ValidationError as exc:
             raise RunError(f"{path} is corrupt: {_first_error(exc)}", hint="resume the run to rewrite it") from exc
 
-    def traces(self, include_failed: bool = False) -> Iterator[Trace]:
-        """Stream the recorded episodes (measurements merged back), ordered when the files are finalized."""
+    def traces(self, include_failed: bool = False, *, states: bool = True) -> Iterator[Trace]:
+        """Stream the recorded episodes (measurements merged back), ordered when the files are finalized.
+
+        `states=False` leaves the states held by reference out (their `state_refs` stay): for readers that
+        need only the conversations (exports, datasets, listings), which then never parse a stored state."""
         with _TimingsReader(self.path / TIMINGS_FILE) as timings:
-            streams = [self._iter_file(TRACES_FILE, timings)]
+            streams = [self._iter_file(TRACES_FILE, timings, states)]
             if include_failed:
-                streams.append(self._iter_file(FAILURES_FILE, timings))
+                streams.append(self._iter_file(FAILURES_FILE, timings, states))
             yield from heapq.merge(*streams, key=lambda t: (t.sample_index, t.trial, t.episode_id))
 
-    def _iter_file(self, name: str, timings: _TimingsReader) -> Iterator[Trace]:
+    def _iter_file(self, name: str, timings: _TimingsReader, states: bool) -> Iterator[Trace]:
         path = self.path / name
         for number, _offset, line in jsonl.iter_lines(path):
             record = jsonl.parse_line(path, number, line)
@@ -348,10 +355,10 @@ class RunDirectory:
                     hint="was it written by a different envsim version? delete the line to have the episode redone",
                 ) from exc
             _merge_timing(trace, timings.get(trace.episode_id))
-            yield resolve_states(trace, self.states)
+            yield resolve_states(trace, self.states) if states else trace
 
     def episode_ids(self) -> list[str]:
-        return [t.episode_id for t in self.traces(include_failed=True)]
+        return [t.episode_id for t in self.traces(include_failed=True, states=False)]
 
 
 def read_manifest(root: Path) -> RunManifest:
@@ -376,14 +383,14 @@ def load_trace(run_dir: str | os.PathLike[str] | RunDirectory, episode_id: str) 
     run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory.open(run_dir, manifest=None)
     matches: list[Trace] = []
     known: list[str] = []
-    for trace in run.traces(include_failed=True):
+    for trace in run.traces(include_failed=True, states=False):  # only the one asked for needs its states
         if trace.episode_id == episode_id:
-            return trace
+            return resolve_states(trace, run.states)
         known.append(trace.episode_id)
         if trace.episode_id.startswith(episode_id):
             matches.append(trace)
     if len(matches) == 1:
-        return matches[0]
+        return resolve_states(matches[0], run.states)
     if matches:
         names = ", ".join(t.episode_id for t in matches[:10])
         raise RunError(

@@ -9,17 +9,26 @@ A trace line keeps an environment's initial state inline when its canonical JSON
 `state_refs` and neither the initial nor the final state. The final state is the initial state plus the
 recorded patches, recomputed when the trace is loaded (sharing the unchanged parts, see shared_patch), and
 every step's `state_hash` still pins the state after it.
+
+Recording costs what the episode changed: a trace fresh from an episode names the shared base state each
+environment started from (`Trace.state_origins`), and the store serializes and hashes each distinct base
+once (per store, i.e. per run directory and process), then only writes its reference, plus the
+scenario's override patch over it (`StateRef.patch`). States without a known origin (custom
+environment kinds, traces that crossed a process boundary) are serialized per trace, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envsim.canonical import canonical_json
+from envsim.environments.overlay import to_plain
 from envsim.environments.state import PatchError
+from envsim.environments.state_tree import SharedState
 from envsim.errors import DataError
 from envsim.recording import jsonl
 from envsim.recording.shared_patch import apply_patch_shared
@@ -28,6 +37,16 @@ from envsim.recording.trace import StateRef, Trace
 STATES_DIR = "states"
 INLINE_LIMIT_BYTES = 16 * 1024
 _CACHED_STATES = 4  # parsed states kept per reader: episodes of a run share a few initial states
+_KNOWN_BASES = 16  # shared base states a writer remembers: a run's catalogs have a handful
+
+
+@dataclass(frozen=True)
+class _BaseContent:
+    """What the store knows of one shared base state: the sha256 and size of its canonical JSON."""
+
+    base: SharedState  # held, so its id is never reused while this entry lives
+    sha256: str
+    size: int
 
 
 class StateStore:
@@ -38,10 +57,31 @@ class StateStore:
         self.fsync = fsync
         self._written: set[str] = set()
         self._parsed: OrderedDict[str, Any] = OrderedDict()
+        # id(SharedState) -> its content's identity; bounded: full-state overrides make a base per episode
+        self._bases: OrderedDict[int, _BaseContent] = OrderedDict()
+
+    def base_content(self, base: SharedState, *, store_if_larger_than: int) -> _BaseContent:
+        """The sha256 and size of a shared base state's canonical JSON, serialized once per base (not per
+        trace); written to states/ the first time when larger than `store_if_larger_than` bytes."""
+        known = self._bases.get(id(base))
+        if known is None or known.base is not base:
+            canonical = canonical_json(base.value).encode("utf-8")
+            if len(canonical) > store_if_larger_than:
+                ref = self.put(canonical)
+                known = _BaseContent(base, ref.sha256, ref.bytes)
+            else:
+                known = _BaseContent(base, hashlib.sha256(canonical).hexdigest(), len(canonical))
+            self._bases[id(base)] = known
+            if len(self._bases) > _KNOWN_BASES:
+                self._bases.popitem(last=False)
+        elif known.size > store_if_larger_than and known.sha256 not in self._written:
+            self.put(canonical_json(base.value).encode("utf-8"))  # stored under a smaller limit than before
+        self._bases.move_to_end(id(base))
+        return known
 
     def put(self, canonical: bytes) -> StateRef:
         digest = hashlib.sha256(canonical).hexdigest()
-        relative = f"{STATES_DIR}/{digest}.json"
+        relative = _relative(digest)
         if digest not in self._written:
             target = self.run_path / relative
             if not target.exists():  # content-addressed: an existing file already holds these bytes
@@ -77,18 +117,51 @@ class StateStore:
         return value
 
 
-def externalize_states(record: dict[str, Any], store: StateStore, *, limit: int = INLINE_LIMIT_BYTES) -> None:
-    """In a trace record about to be written: move every initial state larger than `limit` bytes into the
-    store (a reference stays), and drop its final state, which the patches recompute."""
-    initial = record.get("initial_state") or {}
+def externalize_states(
+    record: dict[str, Any], store: StateStore, *, trace: Trace | None = None, limit: int = INLINE_LIMIT_BYTES
+) -> None:
+    """In a trace record about to be written: every initial state larger than `limit` bytes goes into the
+    store (a reference stays) and its final state is dropped, since the patches recompute it.
+
+    With `trace`, the live trace the record was dumped from leaving out the states of environments with
+    a known origin (`deterministic_record` does): a large base becomes a reference (its content
+    serialized once per store, not per trace), a small one is written inline."""
+    initial: dict[str, Any] = record.get("initial_state") or {}
+    final: dict[str, Any] = record.get("final_state") or {}
     refs = record.setdefault("state_refs", {})
-    for env_id in list(initial):
-        canonical = canonical_json(initial[env_id]).encode("utf-8")
-        if len(canonical) <= limit:
-            continue
-        refs[env_id] = store.put(canonical).model_dump(mode="json")
-        del initial[env_id]
-        (record.get("final_state") or {}).pop(env_id, None)
+    origins = trace.state_origins if trace is not None else {}
+    live_initial = trace.initial_state if trace is not None else initial  # every environment, in order
+    live_final = trace.final_state if trace is not None else final
+    by_ref: set[str] = set()
+    kept_initial = {}
+    for env_id in live_initial:
+        origin = origins.get(env_id)
+        if origin is not None:
+            content = store.base_content(origin.base, store_if_larger_than=limit)
+            if content.size <= limit:
+                kept_initial[env_id] = to_plain(live_initial[env_id])
+                continue
+            ref = StateRef(sha256=content.sha256, path=_relative(content.sha256), bytes=content.size)
+            refs[env_id] = ref.model_copy(update={"patch": origin.patch}).model_dump(mode="json")
+        else:
+            canonical = canonical_json(initial[env_id]).encode("utf-8")
+            if len(canonical) <= limit:
+                kept_initial[env_id] = initial[env_id]
+                continue
+            refs[env_id] = store.put(canonical).model_dump(mode="json")
+        by_ref.add(env_id)
+    kept_final = {}
+    for env_id in live_final:
+        if env_id not in by_ref:
+            kept_final[env_id] = to_plain(live_final[env_id]) if env_id in origins else final[env_id]
+    if "initial_state" in record:
+        record["initial_state"] = kept_initial
+    if "final_state" in record:
+        record["final_state"] = kept_final
+
+
+def _relative(sha256: str) -> str:
+    return f"{STATES_DIR}/{sha256}.json"
 
 
 def resolve_states(trace: Trace, store: StateStore) -> Trace:
@@ -100,6 +173,10 @@ def resolve_states(trace: Trace, store: StateStore) -> Trace:
         if env_id in trace.initial_state:
             continue
         state = store.get(ref)
+        try:
+            state = apply_patch_shared(state, ref.patch)  # a scenario's override over the stored state
+        except PatchError:
+            continue  # the initial state is unknown: verify_trace reports the missing states
         trace.initial_state[env_id] = state
         try:
             for step in trace.steps:

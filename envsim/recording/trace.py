@@ -3,17 +3,36 @@
 Invariant the recorder guarantees: for every environment, applying the recorded patches of its steps,
 in order, to `initial_state` gives `final_state`. In a run directory, large initial states are recorded by
 reference (`state_refs`, see envsim.recording.state_store) and the final state is recomputed on loading.
+
+A trace fresh from an episode holds its states without copies: the shared base state (or an overlay of
+the scenario's override over it) and the environment's committed overlay, read-only, with
+`state_origins` saying which shared base each came from, so the recorder stores the base once per run
+instead of serializing it per episode. Dumping such a trace (`model_dump`) writes plain JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_serializer,
+)
 
+from envsim.environments.overlay import OverlayDict, to_plain
 from envsim.messages import Message, ToolSpec
 from envsim.models.base import Usage
+
+if TYPE_CHECKING:
+    from envsim.environments.state_origin import StateOrigin
 
 
 class PlanTurn(BaseModel):
@@ -84,13 +103,22 @@ class StepRecord(BaseModel):
 
 
 class StateRef(BaseModel):
-    """An initial state recorded by reference: its canonical JSON in the run directory, named by its sha256."""
+    """An initial state recorded by reference: its canonical JSON in the run directory, named by its sha256,
+    plus the JSON Patch a scenario's override applies over it (the initial state is the file + `patch`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     sha256: str  # of the file's bytes (the state's canonical JSON)
     path: str  # relative to the run directory, e.g. states/<sha256>.json
     bytes: int
+    patch: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_patch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if not data.get("patch"):  # no override: the bytes references had before overrides were patches
+            data.pop("patch", None)
+        return data
 
 
 class CheckResult(BaseModel):
@@ -140,6 +168,37 @@ class Trace(BaseModel):
         if not data.get("truncated_attributes"):
             data.pop("truncated_attributes", None)
         return data
+
+    # environment id -> the shared base state its states came from (a live trace, before recording)
+    _state_origins: dict[str, StateOrigin] = PrivateAttr(default_factory=dict)
+
+    @property
+    def state_origins(self) -> Mapping[str, StateOrigin]:
+        """Per environment, the shared base state and override patch its initial state is, when the trace
+        comes straight from an episode (empty for loaded traces): what lets the recorder store the base
+        once per run and write only a reference."""
+        return self._state_origins
+
+    def set_state_origins(self, origins: Mapping[str, StateOrigin]) -> None:
+        self._state_origins = dict(origins)
+
+    @field_serializer("initial_state", "final_state", mode="wrap")
+    def _plain_states(
+        self, states: dict[str, Any], handler: SerializerFunctionWrapHandler, info: FieldSerializationInfo
+    ) -> Any:
+        # Live states are overlays (dict subclasses whose entries pydantic's serializer cannot see).
+        excluded = info.exclude or ()
+        return handler(
+            {env: to_plain(v) if isinstance(v, OverlayDict) and env not in excluded else v for env, v in states.items()}
+        )
+
+    def __eq__(self, other: object) -> bool:
+        # What was recorded, not how the states are held (live origins vs states loaded from a file).
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def total_usage(self) -> Usage:

@@ -27,6 +27,6 @@ def write_run_dataset(
     if output is None:
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
-    report = write_dataset(run_dir.traces(), output, passthrough=passthrough)
+    report = write_dataset(run_dir.traces(states=False), output, passthrough=passthrough)
     record_output_owner(output, run_dir.path)
     return report

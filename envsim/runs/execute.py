@@ -89,7 +89,9 @@ async def _record_episodes(
             write_run_dataset(plan.dataset, run_dir, passthrough)
             raise
         report = write_run_dataset(plan.dataset, run_dir, passthrough)
-        infrastructure = report.skipped_infrastructure if report else infrastructure_error_episodes(run_dir.traces())
+        infrastructure = (
+            report.skipped_infrastructure if report else infrastructure_error_episodes(run_dir.traces(states=False))
+        )
         status = run_dir.status()
         evaluation = None
         if live is not None:

@@ -18,6 +18,8 @@ checked against today's schemas and state rule without calling a model.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +27,17 @@ from typing import Any
 
 from envsim.canonical import canonical_json
 from envsim.config.loader import is_catalog_document, load_config, load_environment_catalog
-from envsim.config.models import EnvironmentConfig
+from envsim.config.models import EnvironmentConfig, EnvironmentType
 from envsim.config.yaml_source import read_yaml
 from envsim.environments.base import StepContext
 from envsim.environments.catalog import EnvironmentSet
 from envsim.environments.json_diff import json_diff
+from envsim.environments.shared_states import IdentityCache
 from envsim.environments.state import PatchError, apply_patch
 from envsim.errors import ConfigError, EnvsimError, RunError
 from envsim.messages import FunctionCall, ToolCall
 from envsim.recording import RunDirectory
+from envsim.recording.shared_patch import apply_patch_shared
 from envsim.recording.trace import StepRecord, Trace
 from envsim.scenarios.catalog import LoadedCatalog, _absolute_handlers, load_catalog
 from envsim.scenarios.replay import RecordedToolModel, tool_parameters, without_tool_cache
@@ -155,7 +159,7 @@ def _clip(text: str) -> str:
 
 
 def _same_patch(before: Any, recorded: Any, now: Any) -> bool:
-    """Patches are the same when they have the same effect on the state the step started from
+    """Patches are the same when they have the same effect on the (recorded) state the step started from
     (the op order of a diff is not significant, and jsonpatch's varies between processes)."""
     if json.dumps(recorded, sort_keys=True) == json.dumps(now, sort_keys=True):
         return True
@@ -198,28 +202,62 @@ async def reexecute_trace(trace: Trace, environments: list[EnvironmentConfig]) -
             replies.add(step.tool, step.arguments, step.output, step.patch)
     try:
         envs = EnvironmentSet.build(
-            without_tool_cache(environments),
-            model=replies,
-            initial_states={k: v for k, v in trace.initial_state.items() if any(e.id == k for e in environments)},
+            without_tool_cache(environments), model=replies, initial_states=_start_states(trace, environments)
         )
     except EnvsimError as exc:
         problem = StepDifference(trace.episode_id, 0, "", "", "environment", None, None, exc.render())
         return 0, [problem]
     differences: list[StepDifference] = []
+    # The recorded state before each step (initial + recorded patches, sharing unchanged parts): what a
+    # step's patches are compared on, without copying the live state per step.
+    recorded: dict[str, Any] = dict(trace.initial_state)
     for step in trace.steps:
         owner = envs.environment_of(step.tool)
         if owner is not None and owner.kind == "synthetic" and step.error is not None and step.output is None:
             # A rejected simulated reply is not recorded, so it cannot be re-played; errors change no state.
             continue
         context = StepContext(episode_id=trace.episode_id, turn=step.turn)
-        before = owner.state if owner is not None and owner.stateful else None
+        before = recorded.get(owner.id) if owner is not None and owner.stateful else None
         try:
             result = await envs.step(_call_of(step), context)
             output, error, patch = result.output, result.error, result.patch
         except EnvsimError as exc:  # e.g. a synthetic tool that now needs a reply nobody recorded
             output, error, patch = None, f"{type(exc).__name__}: {exc.render()}", []
         differences += _differences(trace, step, before, output, error, patch)
+        if before is not None and owner is not None and step.patch and step.error is None:
+            try:
+                recorded[owner.id] = apply_patch_shared(before, step.patch)
+            except PatchError:
+                recorded.pop(owner.id)  # a corrupt trace (verify_trace says so): compare patches as text
     return len(trace.steps), differences
+
+
+# The sha256 of each catalog's initial state (its canonical JSON), computed once per config and process.
+_CATALOG_STATES: IdentityCache[str] = IdentityCache(16)
+
+
+def _start_states(trace: Trace, environments: list[EnvironmentConfig]) -> dict[str, Any]:
+    """Each environment's recorded initial state, as an override for today's environments. A trace that
+    refers to the very state the catalog has today starts from it plus the recorded override patch (no
+    copy, hash or validation of the whole state per episode); otherwise the recorded state in full."""
+    overrides: dict[str, Any] = {}
+    for config in environments:
+        if config.id not in trace.initial_state:
+            continue
+        ref = trace.state_refs.get(config.id)
+        state = config.state_params.initial_state if config.state_params is not None else None
+        if ref is not None and state is not None and config.type is not EnvironmentType.DATABASE:
+            sha = _CATALOG_STATES.get(state, functools.partial(_content_sha256, state))
+            if sha == ref.sha256:
+                overrides[config.id] = ref.patch  # [] starts from the catalog's state itself
+                continue
+        overrides[config.id] = trace.initial_state[config.id]
+    return overrides
+
+
+def _content_sha256(state: Any) -> str:
+    """The name a run directory's state store gives `state` (the sha256 of its canonical JSON)."""
+    return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()
 
 
 async def reexecute_run(run_path: str | Path, *, environments_path: str | Path | None = None) -> ReexecutionReport:

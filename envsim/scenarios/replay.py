@@ -203,9 +203,10 @@ async def replay_scenario(
         attributes=attributes.values,
         conversation_id=multiturn.id if multiturn is not None else REPLAY_CONVERSATION_ID,
         tools=envs.tool_specs(),
-        initial_state=envs.states(),
+        initial_state=envs.initial_states(),  # read-only views, no copies (see envsim.recording.trace)
         termination=TerminationReason.SCRIPT_END,
     )
+    trace.set_state_origins(envs.state_origins())
     turn = 0
     try:
         for j, entry in enumerate(scenario.script):
@@ -232,7 +233,7 @@ async def replay_scenario(
     # Assigned at the end: pydantic copies lists given to the constructor.
     trace.messages = messages
     trace.turns = turn
-    trace.final_state = envs.states()
+    trace.final_state = envs.committed_states()
     if envs.usage != Usage():
         trace.usage = {"environment": envs.usage}
     trace.checks = evaluate_expectations(trace, scenario.expect, default_env=default_state_env(loaded))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from envsim.config.models import MultiTurnAttribute
+from envsim.environments.state_origin import StateOrigin
 from envsim.errors import ConfigError, EnvsimError, ModelError, OutputValidationError
 from envsim.messages import Message, ToolSpec
 from envsim.models.base import ChatModel, GenerationParams, Usage
@@ -61,11 +62,19 @@ class EpisodeAttributes(Protocol):
 
 
 class EpisodeEnvironments(ToolRouter, Protocol):
-    """Fresh environment instances for one conversation (an `EnvironmentSet`)."""
+    """Fresh environment instances for one conversation (an `EnvironmentSet`).
+
+    The states are taken without copies (the trace holds them read-only, see envsim.recording.trace):
+    `initial_states` right after building, `committed_states` at the end, and `state_origins` says which
+    shared base state each one started from, so neither costs what the state weighs."""
 
     def tool_specs(self, tools: list[str] | None = None) -> list[ToolSpec]: ...
 
-    def states(self) -> dict[str, Any]: ...
+    def initial_states(self) -> dict[str, Any]: ...
+
+    def committed_states(self) -> dict[str, Any]: ...
+
+    def state_origins(self) -> Mapping[str, StateOrigin]: ...
 
 
 AttributeSource = Callable[[EpisodeSpec], Awaitable[EpisodeAttributes]]
@@ -116,6 +125,7 @@ class _EpisodeState:
     plan_error: str | None = None
     initial_state: dict[str, Any] = field(default_factory=dict)
     truncated_attributes: list[str] = field(default_factory=list)
+    origins: Mapping[str, StateOrigin] = field(default_factory=dict)
     envs: EpisodeEnvironments | None = None
     turns: int = 0
 
@@ -128,7 +138,7 @@ class _EpisodeState:
     ) -> Trace:
         failed = error is not None
         usage = dict(usage_of(self.spec.episode_id)) if usage_of is not None else caller.usage
-        return Trace(
+        trace = Trace(
             episode_id=self.spec.episode_id,
             scenario_id=self.spec.scenario_id,
             sample_index=self.spec.sample_index,
@@ -142,7 +152,7 @@ class _EpisodeState:
             tools=self.tools,
             steps=self.transcript.steps,
             initial_state=self.initial_state,
-            final_state=self.envs.states() if self.envs is not None else {},
+            final_state=self.envs.committed_states() if self.envs is not None else {},
             status=EpisodeStatus.FAILED if failed else EpisodeStatus.SUCCESS,
             termination=termination,
             error=error,
@@ -151,6 +161,8 @@ class _EpisodeState:
             wall_time_s=time.perf_counter() - self.started,
             truncated_attributes=self.truncated_attributes,
         )
+        trace.set_state_origins(self.origins)
+        return trace
 
 
 async def simulate_episode(spec: EpisodeSpec, deps: EpisodeDeps) -> Trace:
@@ -238,7 +250,8 @@ async def _run(spec: EpisodeSpec, deps: EpisodeDeps, state: _EpisodeState, calle
 
     envs = await _build_environments(deps, spec)
     state.envs = envs
-    state.initial_state = envs.states()
+    state.initial_state = envs.initial_states()
+    state.origins = envs.state_origins()
     state.tools = envs.tool_specs(list(conversation.available_tools) or None)
     if output_prompt.strip():
         state.transcript.messages.append(Message.system(output_prompt.strip()))

@@ -1,7 +1,8 @@
 """Episodes simulated in worker processes, for runs that one event loop cannot drive fast enough.
 
 A `ProcessPool` is a `simulate(spec) -> Trace` function for the parent's `Runner`: it hands each spec to
-the worker process with the most free slots and returns the trace the worker sends back. The parent
+the worker process with the most free slots and returns the trace the worker sends back (each distinct
+base state once, then references and patches: envsim.recording.wire). The parent
 stays the only writer of the run directory (the Runner records, counts and finalizes as in a
 single-process run); workers only simulate. Each worker builds its own simulator by calling
 `factory(index, count, **kwargs)` (a module-level function, so it pickles by reference under the "spawn"
@@ -39,6 +40,7 @@ from typing import Any, Protocol
 
 from envsim.errors import RunError
 from envsim.recording.trace import Trace
+from envsim.recording.wire import TraceReceiver, TraceSender
 from envsim.simulation.model_calls import describe_error
 
 
@@ -72,6 +74,7 @@ class _Worker:
     conn: Connection
     slots: int
     in_flight: dict[str, asyncio.Future[Trace]] = field(default_factory=dict)
+    traces: TraceReceiver = field(default_factory=TraceReceiver)  # the base states this worker sent
 
 
 class ProcessPool:
@@ -180,13 +183,21 @@ class ProcessPool:
         if kind == "fatal":
             self._fail(RunError(f"worker process {worker.index} could not start: {payload}"))
             return
+        outcome: Trace | BaseException
+        if kind == "trace":
+            try:
+                outcome = worker.traces.decode(payload)  # always, even if cancelled: it may carry a base state
+            except Exception as exc:  # a protocol bug: fail the episode, not the reader
+                outcome = RunError(f"worker process {worker.index} sent an unreadable trace: {describe_error(exc)}")
+        else:
+            outcome = _load_error(payload)
         future = worker.in_flight.get(episode_id)
         if future is None or future.done():
             return  # the episode was cancelled meanwhile
-        if kind == "trace":
-            future.set_result(Trace.model_validate_json(payload))
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
         else:
-            future.set_exception(_load_error(payload))
+            future.set_result(outcome)
 
     def _on_exit(self, worker: _Worker) -> None:
         if self._closing:
@@ -267,10 +278,12 @@ async def _serve(factory: WorkerFactory, kwargs: dict[str, Any], index: int, cou
     stopped = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
 
+    traces = TraceSender()  # each distinct base state goes to the parent once, then references
+
     async def run_one(spec: Any) -> None:
         try:
             trace = await simulator.simulate(spec)
-            message = ("trace", spec.episode_id, trace.model_dump_json())
+            message = ("trace", spec.episode_id, traces.encode(trace))
         except BaseException as exc:
             message = ("error", spec.episode_id, _dump_error(exc))
         conn.send(message)

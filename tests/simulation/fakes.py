@@ -11,6 +11,7 @@ import jsonpatch
 
 from envsim.canonical import stable_hash
 from envsim.environments.base import Environment, StepContext, StepResult
+from envsim.environments.state_origin import StateOrigin
 from envsim.messages import ToolCall, ToolSpec
 
 ADD = ToolSpec(
@@ -107,8 +108,18 @@ class FakeEnvironmentSet:
             return StepResult(environment="", tool=call.name, call_id=call.id, error=f"unknown tool {call.name!r}")
         return await env.step(call, context)
 
-    def states(self) -> dict[str, Any]:
-        return {env_id: env.state for env_id, env in self.envs.items() if env.stateful}
+    def initial_states(self) -> dict[str, Any]:
+        return {
+            env_id: env.state_origin.initial() if env.state_origin is not None else env.state
+            for env_id, env in self.envs.items()
+            if env.stateful
+        }
+
+    def committed_states(self) -> dict[str, Any]:
+        return {env_id: env.committed_state for env_id, env in self.envs.items() if env.stateful}
+
+    def state_origins(self) -> dict[str, StateOrigin]:
+        return {env_id: env.state_origin for env_id, env in self.envs.items() if env.state_origin is not None}
 
 
 class StaticAttributes:

@@ -233,3 +233,57 @@ async def test_a_worker_that_dies_fails_the_run_with_a_clear_message(
 async def test_processes_must_be_positive(write_config: Callable[..., Path], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--processes"):
         await run_config(write_config(), out_dir=tmp_path / "run", processes=0)
+
+
+RETAIL_CONFIG = """\
+num_samples: 6
+seed: 5
+environment_config_path: {catalog}
+strategy_params:
+  multiturn_attributes:
+    - id: retail_chat
+      min_turns: 1
+      max_turns: 1
+      available_environments: [retail]
+      role_instruction_messages: {{USER: "You are a customer.", ASSISTANT: "Help the customer."}}
+inference_config:
+  model: {{model_name: "function:retail_replies.py:reply"}}
+  remote_params: {{num_workers: 4, max_retries: 0}}
+"""
+
+RETAIL_REPLIES = """\
+from envsim.messages import Message, ToolCall
+from envsim.models.mock import MockModel
+
+_mock = MockModel("retail")
+_ORDERS = ["#W1001", "#W1005"]
+
+
+def reply(request):
+    if request.context.role != "assistant":
+        return _mock.reply(request)
+    if request.messages[-1].role == "tool":
+        return Message.assistant("done")
+    index = int(request.context.episode_id.split("-")[1])
+    order = {"order_id": _ORDERS[index % 2], "reason": "no longer needed"}
+    return Message.assistant(None, [ToolCall.make("cancel_pending_order", order, id=f"c{index}")])
+"""
+
+
+async def test_workers_send_large_states_by_reference_and_the_run_records_the_same_bytes(tmp_path: Path) -> None:
+    # The shipped retail state is larger than the inline limit: traces hold it by reference, and each
+    # worker sends it to the parent once (envsim.recording.wire), not with every trace.
+    catalog = Path(__file__).resolve().parents[2] / "environments" / "retail" / "retail.yaml"
+    (tmp_path / "retail_replies.py").write_text(RETAIL_REPLIES, encoding="utf-8")
+    config = tmp_path / "retail_run.yaml"
+    config.write_text(RETAIL_CONFIG.format(catalog=catalog), encoding="utf-8")
+    one = await run_config(config, out_dir=tmp_path / "one", processes=1, no_cache=True)
+    two = await run_config(config, out_dir=tmp_path / "two", processes=2, no_cache=True)
+    assert one.done == two.done == 6 and two.failed == 0
+    assert traces_bytes(tmp_path / "two") == traces_bytes(tmp_path / "one")
+    lines = [json.loads(line) for line in traces_bytes(tmp_path / "two").splitlines()]
+    assert all("retail" in line["state_refs"] and line["steps"][0]["patch"] for line in lines)
+    assert len(list((tmp_path / "two" / "states").iterdir())) == 1
+    run = RunDirectory.open(tmp_path / "two", manifest=None)
+    statuses = {t.final_state["retail"]["orders"]["#W1001"]["status"] for t in run.traces()}
+    assert statuses == {"pending", "cancelled"}  # half the episodes cancelled #W1001, half #W1005

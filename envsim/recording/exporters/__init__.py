@@ -87,7 +87,7 @@ def export_run(
 ) -> ExportReport:
     """Export a run directory's episodes (failed ones are read too, so they are counted when left out)."""
     run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory.open(run_dir, manifest=None)
-    return export_traces(run.traces(include_failed=True), out, fmt, options)
+    return export_traces(run.traces(include_failed=True, states=False), out, fmt, options)  # no states needed
 
 
 __all__ = [
