@@ -27,8 +27,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+class _CliConsole(Console):
+    """A console that never wraps text mid-word in a pipe or a log file (whatever stdout is at print time)."""
+
+    @property  # type: ignore[override]
+    def soft_wrap(self) -> bool:
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, _value: bool) -> None:  # Console.__init__ assigns it; the property decides
+        pass
+
+
+console = _CliConsole()
+err_console = _CliConsole(stderr=True)
 
 
 @app.command()

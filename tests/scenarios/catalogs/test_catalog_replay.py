@@ -66,6 +66,9 @@ def test_cli_replay_exit_codes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["replay", str(ok), "--out", str(tmp_path / "ok-run")])
     assert result.exit_code == 0, result.output
     assert "1/1 scenarios passed" in result.output
+    # Piped output (CliRunner's stdout is no terminal) keeps the copyable export command on one line.
+    run = tmp_path / "ok-run"
+    assert f"--format openai --out {run / 'train.jsonl'}" in result.output
 
     wrong = cancel_scenario(state=[{"path": "/orders/#W1001/status", "equals": "pending"}])
     bad = write_catalog(tmp_path / "bad.yaml", RETAIL_DIR / "retail.yaml", [wrong])
